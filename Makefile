@@ -1,0 +1,79 @@
+# Audotics: every entry point a person needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+VENV := .venv
+BIN := $(VENV)/bin
+STATE := .audotics
+# Airflow reads its configuration from the environment; keep it inside the project.
+export AIRFLOW_HOME := $(CURDIR)/$(STATE)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export OPENBLAS_NUM_THREADS := 1
+
+.PHONY: help setup check-java test lint format run services-up services-down airflow api \
+        dbt-build dashboards bench lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+setup: check-java $(VENV)/.installed $(STATE)/.airflow-db ## create .venv, install pinned deps, prepare local state (idempotent)
+	@echo "setup complete: run 'make test', then 'make run'"
+
+check-java:
+	@command -v java >/dev/null || { echo "ERROR: Java not found. Spark needs a JDK 17 or newer on PATH (e.g. apt-get install openjdk-17-jdk-headless, brew install openjdk@17)." >&2; exit 1; }
+	@major=$$(java -version 2>&1 | awk -F'"' '/version/ {split($$2, v, "."); print (v[1] == "1" ? v[2] : v[1])}'); \
+	 if [ -z "$$major" ] || [ "$$major" -lt 17 ]; then echo "ERROR: Java $$major found; Spark 4 needs a JDK 17 or newer." >&2; exit 1; fi
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found; Audotics needs Python 3.11 (set PYTHON=/path/to/python3.11)." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Re-synced only when the lock or the project metadata change: a second `make setup` is a no-op.
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip sync --quiet requirements.lock
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet --no-deps -e .
+	@touch $@
+
+$(STATE)/.airflow-db: $(VENV)/.installed
+	@mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || { tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
+	@touch $@
+
+lock: | $(BIN)/uv ## re-resolve requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --all-extras --override constraints-overrides.txt \
+	  --python-version 3.11 --no-header -o requirements.lock
+
+test: ## run the whole test suite against real PostgreSQL, Redis, Spark, Delta and Airflow
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: ## ruff and sqlfluff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+run: ## run the nightly pipeline on the embedded default
+	$(BIN)/audotics run
+
+services-up: ## start embedded PostgreSQL and Redis
+	$(BIN)/audotics services up
+
+services-down: ## stop embedded PostgreSQL and Redis
+	$(BIN)/audotics services down
+
+bench: ## run every benchmark in bench/ (slow; prints tables)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## stop services and delete local state (.audotics); keeps .venv
+	-$(BIN)/audotics services down
+	rm -rf $(STATE)

@@ -1,0 +1,99 @@
+"""The `audotics` command. Each subcommand lives beside the code it drives and is imported only
+when called, so `audotics --help` stays instant (no Spark or Airflow import)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from audotics import services
+from audotics.errors import AudoticsError
+from audotics.settings import Settings, get_settings
+
+# name -> "module:attribute" of a click command; one line per stage.
+LAZY_COMMANDS: dict[str, str] = {
+    "generate": "audotics.world.cli:generate",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """Audotics: batch data platform for music recommendations."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.group("services")
+def services_group() -> None:
+    """Embedded PostgreSQL and Redis (or checks on the external ones you configured)."""
+
+
+@services_group.command("up")
+def services_up() -> None:
+    """Start the embedded servers (idempotent; data is kept between runs)."""
+    for status in services.up(get_settings()):
+        click.echo(status.line())
+
+
+@services_group.command("down")
+def services_down() -> None:
+    """Stop the embedded servers; their data stays under the state folder."""
+    settings = get_settings()
+    services.down(settings)
+    for status in services.status(settings):
+        click.echo(status.line())
+
+
+@services_group.command("status")
+def services_status() -> None:
+    """Show each service: up or down, embedded or external, its URL. Exit 1 if one is down."""
+    statuses = services.status(get_settings())
+    for status in statuses:
+        click.echo(status.line())
+    if not all(s.running for s in statuses):
+        sys.exit(1)
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the documentation table for the README.")
+def settings_command(markdown: bool) -> None:
+    """Show every setting with its current value (or its documentation with --markdown)."""
+    current = get_settings()
+    if markdown:
+        click.echo("| variable | default | meaning |\n|---|---|---|")
+    for name, field in Settings.model_fields.items():
+        variable = f"AUDOTICS_{name.upper()}"
+        if markdown:
+            default = field.get_default(call_default_factory=True)
+            click.echo(f"| `{variable}` | `{default}` | {field.description} |")
+        else:
+            click.echo(f"{variable}={getattr(current, name)}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except AudoticsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
