@@ -1,0 +1,134 @@
+"""The lake: Delta tables at `<lake_root>/<layer>/<table>`, read and written through delta-rs.
+
+This module is the in-process engine (Arrow in, Arrow out). `audotics.lake.spark` gives Spark
+the same tables: consistent snapshot reads, and atomic commits of the files Spark writes.
+Every write carries commit metadata (who wrote it, for which run) so `history()` explains a
+table's versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from audotics.errors import AudoticsError
+from audotics.settings import Settings
+
+WriteMode = Literal["append", "overwrite"]
+
+
+class LakeError(AudoticsError):
+    """A lake table is missing or a write was refused; the message names the table."""
+
+
+def table_uri(settings: Settings, layer: str, table: str) -> str:
+    return settings.table_uri(layer, table)
+
+
+def exists(settings: Settings, layer: str, table: str) -> bool:
+    return DeltaTable.is_deltatable(
+        table_uri(settings, layer, table), storage_options=settings.storage_options or None
+    )
+
+
+def open_table(
+    settings: Settings, layer: str, table: str, *, version: int | None = None
+) -> DeltaTable:
+    uri = table_uri(settings, layer, table)
+    try:
+        return DeltaTable(uri, version=version, storage_options=settings.storage_options or None)
+    except TableNotFoundError as exc:
+        raise LakeError(
+            f"Delta table {layer}/{table} not found at {uri}: has its producing stage run?"
+        ) from exc
+
+
+def version(settings: Settings, layer: str, table: str) -> int | None:
+    """The table's current version, or None if it does not exist yet."""
+    return open_table(settings, layer, table).version() if exists(settings, layer, table) else None
+
+
+def read_arrow(
+    settings: Settings,
+    layer: str,
+    table: str,
+    *,
+    version: int | None = None,
+    columns: Sequence[str] | None = None,
+    filter: Any = None,  # a pyarrow.dataset expression, pushed down to the Parquet scan
+) -> pa.Table:
+    dataset = open_table(settings, layer, table, version=version).to_pyarrow_dataset()
+    return dataset.to_table(columns=list(columns) if columns else None, filter=filter)
+
+
+def commit_properties(metadata: Mapping[str, Any] | None) -> CommitProperties | None:
+    return CommitProperties(custom_metadata=dict(metadata)) if metadata else None
+
+
+def write_arrow(
+    settings: Settings,
+    layer: str,
+    table: str,
+    data: pa.Table | pa.RecordBatchReader,
+    *,
+    mode: WriteMode = "append",
+    partition_by: Sequence[str] | None = None,
+    predicate: str | None = None,
+    schema_mode: Literal["merge", "overwrite"] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> int:
+    """Write Arrow data as one commit and return the new version.
+
+    `mode="overwrite"` with a `predicate` replaces only the rows it matches (for example one
+    partition): this is what makes a rerun of one interval idempotent.
+    """
+    uri = table_uri(settings, layer, table)
+    try:
+        write_deltalake(
+            uri,
+            data,
+            mode=mode,
+            partition_by=list(partition_by) if partition_by else None,
+            predicate=predicate,
+            schema_mode=schema_mode,
+            storage_options=settings.storage_options or None,
+            commit_properties=commit_properties(metadata),
+        )
+    except Exception as exc:  # delta-rs raises several error types; name the table in all
+        raise LakeError(f"write to {layer}/{table} ({uri}) failed: {exc}") from exc
+    return open_table(settings, layer, table).version()
+
+
+def merge_arrow(
+    settings: Settings,
+    layer: str,
+    table: str,
+    data: pa.Table,
+    *,
+    keys: Sequence[str],
+    update: bool,
+    partition_by: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Insert rows whose keys are new; with `update=True` also overwrite the matching ones.
+
+    Creates the table on first use. Returns delta-rs merge metrics (rows inserted, updated...).
+    """
+    if not exists(settings, layer, table):
+        write_arrow(settings, layer, table, data, partition_by=partition_by, metadata=metadata)
+        return {"num_target_rows_inserted": data.num_rows, "num_target_rows_updated": 0}
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in keys)
+    merger = open_table(settings, layer, table).merge(
+        data,
+        predicate=condition,
+        source_alias="s",
+        target_alias="t",
+        commit_properties=commit_properties(metadata),
+    )
+    if update:
+        merger = merger.when_matched_update_all()
+    return merger.when_not_matched_insert_all().execute()
