@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -52,6 +54,34 @@ def version(settings: Settings, layer: str, table: str) -> int | None:
     return open_table(settings, layer, table).version() if exists(settings, layer, table) else None
 
 
+def dataset(
+    settings: Settings, layer: str, table: str, *, version: int | None = None
+) -> pads.Dataset:
+    """The snapshot's files as a PyArrow dataset, read by PyArrow's own Parquet reader.
+
+    Not `DeltaTable.to_pyarrow_dataset()`: its Python-backed filesystem can abort the process
+    at interpreter exit ("terminate called without an active exception", delta-rs #2184).
+    """
+    delta = open_table(settings, layer, table, version=version)
+    schema = pa.schema(delta.schema().to_arrow())
+    partition_columns = delta.metadata().partition_columns
+    uris = delta.file_uris()
+    filesystem, root = pafs.FileSystem.from_uri(table_uri(settings, layer, table))
+    prefix = len(table_uri(settings, layer, table)) - len(root)
+    return pads.dataset(
+        [uri[prefix:] for uri in uris],
+        schema=schema,
+        format="parquet",
+        filesystem=filesystem,
+        partitioning=pads.partitioning(
+            pa.schema([schema.field(c) for c in partition_columns]), flavor="hive"
+        )
+        if partition_columns
+        else None,
+        partition_base_dir=root,
+    )
+
+
 def read_arrow(
     settings: Settings,
     layer: str,
@@ -61,8 +91,8 @@ def read_arrow(
     columns: Sequence[str] | None = None,
     filter: Any = None,  # a pyarrow.dataset expression, pushed down to the Parquet scan
 ) -> pa.Table:
-    dataset = open_table(settings, layer, table, version=version).to_pyarrow_dataset()
-    return dataset.to_table(columns=list(columns) if columns else None, filter=filter)
+    scan = dataset(settings, layer, table, version=version)
+    return scan.to_table(columns=list(columns) if columns else None, filter=filter)
 
 
 def commit_properties(metadata: Mapping[str, Any] | None) -> CommitProperties | None:
