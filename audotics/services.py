@@ -168,6 +168,8 @@ class EmbeddedPostgres:
 
     def down(self) -> None:
         if (self.data / "postmaster.pid").exists():
+            if self.run_as:  # folder modes may have changed since `up` (tmp cleaners do this)
+                self._grant_to_system_user()
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def status(self) -> ServiceStatus:

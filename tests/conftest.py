@@ -4,7 +4,9 @@ started once per test session, and one local SparkSession. No mocks."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,8 +45,12 @@ def make_settings():
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return isolated_settings(tmp_path_factory.mktemp("audotics-home"))
+def settings() -> Iterator[Settings]:
+    # Not under pytest's tmp root: pytest resets that to mode 0700, and as root the embedded
+    # PostgreSQL runs as an unprivileged user that must be able to reach its data folder.
+    home = Path(tempfile.mkdtemp(prefix="audotics-tests-"))
+    yield isolated_settings(home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +84,74 @@ def spark(settings: Settings):
     session = spark_session(settings, "audotics-tests")
     yield session
     session.stop()
+
+
+_redis_databases = iter(range(1, 16))
+
+
+@pytest.fixture(scope="session")
+def isolated_platform(running_services: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """Factory: a platform instance of its own (state folder, PostgreSQL database, Redis db) on
+    the session's real servers, so test modules never see each other's data."""
+    import psycopg
+
+    from audotics.db import libpq_url
+
+    def make(name: str, **overrides: object) -> Settings:
+        database = f"test_{name}"
+        with psycopg.connect(libpq_url(running_services), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{database}" with (force)')
+            conn.execute(f'create database "{database}"')
+        base = running_services.postgres_url.rsplit("/", 1)[0]
+        return isolated_settings(
+            tmp_path_factory.mktemp(name),
+            database_url=f"{base}/{database}",
+            redis_url=f"redis://127.0.0.1:{running_services.redis_port}/{next(_redis_databases)}",
+            **overrides,
+        )
+
+    return make
+
+
+def environment_for(settings: Settings) -> dict[str, str]:
+    """Environment for a subprocess (the CLI, `airflow dags test`) that targets `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDOTICS_")}
+    env.update(
+        AUDOTICS_HOME=str(settings.home),
+        AUDOTICS_SPARK_MASTER=settings.spark_master,
+        AUDOTICS_SPARK_DRIVER_MEMORY=settings.spark_driver_memory,
+        AUDOTICS_SPARK_SHUFFLE_PARTITIONS=str(settings.spark_shuffle_partitions),
+        OPENBLAS_NUM_THREADS="1",
+        PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    )
+    for name in ("database_url", "redis_url"):
+        if getattr(settings, name):
+            env[f"AUDOTICS_{name.upper()}"] = getattr(settings, name)
+    env.setdefault("AUDOTICS_POSTGRES_PORT", str(settings.postgres_port))
+    env.setdefault("AUDOTICS_REDIS_PORT", str(settings.redis_port))
+    return env
+
+
+@pytest.fixture(scope="session")
+def env_for():
+    """Factory: the environment of a subprocess (CLI, `airflow dags test`) for some settings."""
+    return environment_for
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A migrated Airflow home (SQLite) for `airflow dags test`; returns its environment."""
+    import subprocess
+
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
+    subprocess.run(
+        [str(REPO / ".venv" / "bin" / "airflow"), "db", "migrate"],
+        env={**os.environ, **env}, check=True, capture_output=True,
+    )  # fmt: skip
+    return env

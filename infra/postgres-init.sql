@@ -1,0 +1,2 @@
+-- Airflow's metadata database beside the platform's own.
+create database airflow;
