@@ -12,20 +12,34 @@ export AIRFLOW_HOME := $(CURDIR)/$(STATE)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export OPENBLAS_NUM_THREADS := 1
+# Airflow, dbt and spark-submit are called by name from tasks and tools: the venv comes first.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup check-java test lint format run services-up services-down airflow api \
+
+.PHONY: help setup check-java check-chromium dashboards test lint format run services-up services-down airflow api \
         dbt-build dashboards bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-setup: check-java $(VENV)/.installed $(STATE)/.airflow-db ## create .venv, install pinned deps, prepare local state (idempotent)
+setup: check-java check-chromium $(VENV)/.installed $(STATE)/.airflow-db ## create .venv, install pinned deps, prepare local state (idempotent)
 	@echo "setup complete: run 'make test', then 'make run'"
 
 check-java:
 	@command -v java >/dev/null || { echo "ERROR: Java not found. Spark needs a JDK 17 or newer on PATH (e.g. apt-get install openjdk-17-jdk-headless, brew install openjdk@17)." >&2; exit 1; }
 	@major=$$(java -version 2>&1 | awk -F'"' '/version/ {split($$2, v, "."); print (v[1] == "1" ? v[2] : v[1])}'); \
 	 if [ -z "$$major" ] || [ "$$major" -lt 17 ]; then echo "ERROR: Java $$major found; Spark 4 needs a JDK 17 or newer." >&2; exit 1; fi
+
+# The dashboard tests render pages in Debian's chromium (a downloaded browser build cannot work
+# offline). As root it is installed with apt-get; otherwise a clear message says what to do.
+check-chromium:
+	@command -v chromium >/dev/null || [ -n "$$CHROMIUM_PATH" ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (apt-get) for the dashboard tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "ERROR: chromium not found; the dashboard tests render pages in it. Install it (e.g. sudo apt-get install chromium) or set CHROMIUM_PATH to a Chromium/Chrome binary." >&2; exit 1; \
+	  fi; }
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found; Audotics needs Python 3.11 (set PYTHON=/path/to/python3.11)." >&2; exit 1; }
@@ -64,6 +78,13 @@ format: ## apply ruff fixes and formatting
 
 run: ## run the nightly pipeline on the embedded default
 	$(BIN)/audotics run
+
+airflow: ## start the Airflow UI on http://127.0.0.1:8080 with every DAG (Ctrl-C stops)
+	$(BIN)/audotics services up
+	$(BIN)/audotics airflow --port 8080
+
+dashboards: ## serve the analytics dashboards on http://127.0.0.1:8501 (run `make run` first)
+	$(BIN)/audotics dashboards
 
 services-up: ## start embedded PostgreSQL and Redis
 	$(BIN)/audotics services up

@@ -16,6 +16,17 @@ from audotics.settings import Settings, get_settings
 # name -> "module:attribute" of a click command; one line per stage.
 LAZY_COMMANDS: dict[str, str] = {
     "generate": "audotics.world.cli:generate",
+    "features": "feature_store.cli:features",
+    "publish": "serving.cli:publish",
+    "serve": "serving.cli:serve",
+    "evaluate": "spark_jobs.recommender.evaluate_cli:evaluate_command",
+    "train": "spark_jobs.recommender.train:train_command",
+    "ingest": "audotics.ingest.cli:ingest",
+    "run": "audotics.pipeline:run_command",
+    "airflow": "audotics.airflow_local:airflow_command",
+    "warehouse": "audotics.warehouse:warehouse_group",
+    "dbt-profile": "audotics.warehouse:dbt_profile_command",
+    "dashboards": "dashboards.cli:dashboards",
 }
 
 

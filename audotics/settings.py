@@ -90,12 +90,136 @@ class Settings(BaseSettings):
         10, description="Events further than this in the future (vs. ingestion) are rejected."
     )
 
+    # --- features and the feature store ---------------------------------------------------------
+    interactions_lookback_days: int = Field(
+        90,
+        gt=0,
+        description="features/interactions as of day D sums the events of the days "
+        "D-N+1 .. D (N = this) for each user and track.",
+    )
+    confidence_play_weight: float = Field(
+        1.0, ge=0, description="Interaction confidence added by each play event."
+    )
+    confidence_completion_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Confidence added per play x its completed share min(ms_played / "
+        "duration_ms, 1): a full listen adds all of it, a 10% listen a tenth.",
+    )
+    confidence_like_weight: float = Field(
+        4.0, ge=0, description="Interaction confidence added by each like."
+    )
+    confidence_playlist_add_weight: float = Field(
+        3.0, ge=0, description="Interaction confidence added by each add to a playlist."
+    )
+    confidence_skip_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Interaction confidence subtracted per skip; user-track pairs whose total "
+        "is not above 0 are left out of features/interactions.",
+    )
+    feature_store_prefix: str = Field(
+        "fs", description="Key prefix of the online feature store in Redis."
+    )
+    feature_store_batch_size: int = Field(
+        5_000, gt=0, description="Feature vectors sent per pipelined round trip when materializing."
+    )
+
+    # --- recommender training (spark_jobs/recommender) ---------------------------------------
+    recommender_engine: str = Field(
+        "auto",
+        pattern="^(auto|implicit|spark)$",
+        description="ALS engine: implicit (single node, CPU), spark (MLlib), or auto: implicit "
+        "below recommender_spark_min_interactions interactions, Spark from there on.",
+    )
+    recommender_spark_min_interactions: int = Field(
+        100_000_000, gt=0, description="With engine auto, Spark trains from this many on."
+    )
+    recommender_factors: int = Field(64, gt=0, description="Default ALS latent factors.")
+    recommender_regularization: float = Field(
+        1.0, ge=0, description="Default ALS L2 regularization (Spark scales it per row: ALS-WR)."
+    )
+    recommender_alpha: float = Field(
+        5.0, gt=0, description="Default confidence slope: c = 1 + alpha * weighted(value)."
+    )
+    recommender_iterations: int = Field(15, gt=0, description="Default ALS iterations.")
+    recommender_weighting: str = Field(
+        "none",
+        pattern="^(none|log|bm25)$",
+        description="Default confidence weighting of the interaction values.",
+    )
+    recommender_tuning_trials: int = Field(
+        30, ge=0, description="Random-search trials on a validation split (0: use the defaults)."
+    )
+    recommender_tuning_budget_seconds: float = Field(
+        300.0, gt=0, description="Time budget of the random search; stops early when reached."
+    )
+    recommender_seed: int = Field(42, description="Seed of splits, search and factor init.")
+    recommender_k: int = Field(10, gt=0, description="Evaluation cutoff k of the metrics @k.")
+    recommender_holdout_days: int = Field(
+        1, gt=0, description="Nightly temporal hold-out: test on the last N days, train before."
+    )
+    recommender_gate_margin: float = Field(
+        0.05,
+        ge=0,
+        description="Gate: reject a model whose gate metric is more than this share below the "
+        "published model's (it must also beat the popularity baseline).",
+    )
+    recommender_gate_metric: str = Field("ndcg", description="Gate metric (at k): ndcg, map...")
+    recommender_top_n: int = Field(50, gt=0, description="Recommendations stored per user.")
+    recommender_exclude_seen: bool = Field(
+        True, description="Leave tracks a user already interacted with out of their list."
+    )
+    recommender_max_per_artist: int = Field(
+        3, ge=0, description="At most this many tracks of one artist per list (0: no cap)."
+    )
+    recommender_new_track_slots: int = Field(
+        5,
+        ge=0,
+        description="Ranks of each list given to new tracks (no interactions yet) "
+        "picked by audio-feature similarity to the user's history.",
+    )
+    recommender_similar_n: int = Field(
+        20, gt=0, description="Most similar tracks stored per track (item-factor cosine)."
+    )
+
     # --- serving ----------------------------------------------------------------------------
     api_keys: str = Field(
         "demo-key-change-me", description="Comma-separated API keys accepted by the read API."
     )
     api_host: str = Field("127.0.0.1", description="Bind address of the read API.")
     api_port: int = Field(8000, description="Port of the read API.")
+    api_workers: int = Field(
+        2,
+        ge=1,
+        description="Worker processes of the read API (`audotics serve`): about one a core.",
+    )
+    api_rate_limit_rps: float = Field(
+        50.0,
+        ge=0,
+        description="Requests per second each API key may make, counted in Redis across all "
+        "workers (a token bucket); 0 turns rate limiting off.",
+    )
+    api_rate_limit_burst: int = Field(
+        100, ge=1, description="Requests an API key may make at once beyond its rate (bucket size)."
+    )
+    api_redis_timeout_ms: int = Field(
+        250,
+        gt=0,
+        description="The read API's Redis connect and reply timeout: past it a request gets a 503.",
+    )
+
+    # --- dashboards (dashboards/, `audotics dashboards`) ---------------------------------------
+    dashboards_host: str = Field(
+        "127.0.0.1", description="Bind address of the dashboards (`audotics dashboards`)."
+    )
+    dashboards_port: int = Field(8501, description="Port of the dashboards.")
+    dashboards_cache_seconds: int = Field(
+        300,
+        ge=0,
+        description="How long the dashboards reuse a query's rows before asking the warehouse "
+        "again (0: every page view queries).",
+    )
 
     @field_validator("world_bad_record_rate")
     @classmethod

@@ -42,6 +42,15 @@ class Suite:
     expectations: tuple
     description: str = ""
 
+    def columns_read(self) -> list[str]:
+        """The batch columns the expectations look at, in first-use order."""
+        names: dict[str, None] = {}
+        for expectation in self.expectations:
+            for key in ("column", "column_A", "column_B"):
+                if value := getattr(expectation, key, None):
+                    names[value] = None
+        return list(names)
+
 
 @dataclass
 class Outcome:
@@ -115,7 +124,13 @@ def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: st
     row_level = ROW_ID in batch.columns
     result_format: dict = {"result_format": "SUMMARY"}
     if row_level:
-        result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]}
+        # Only the failing row ids are needed; the values would be serialised for nothing.
+        result_format = {
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": [ROW_ID],
+            "exclude_unexpected_values": True,
+            "partial_unexpected_count": 0,
+        }
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
             name=suite.name, validation_definitions=[validation], result_format=result_format
@@ -144,8 +159,8 @@ def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: st
             elif result.success:
                 continue
             elif "reason" in meta and row_level:
-                for row in result.result.get("unexpected_index_list") or []:
-                    reasons[int(row[ROW_ID])].append(meta["reason"])
+                for row_id in _failing_row_ids(result.result):
+                    reasons[row_id].append(meta["reason"])
             elif meta.get("critical", True):
                 outcome.critical_failures.append(_describe(result))
     outcome.reasons_by_row = dict(reasons)
@@ -157,6 +172,15 @@ def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: st
         len(outcome.critical_failures),
     )
     return outcome
+
+
+def _failing_row_ids(result: dict) -> list[int]:
+    # Without unexpected values GX gives one {_row_id: [ids]}; with them, one dict per row.
+    ids: list[int] = []
+    for entry in result.get("unexpected_index_list") or []:
+        value = entry[ROW_ID]
+        ids.extend(int(v) for v in (value if isinstance(value, list) else [value]))
+    return ids
 
 
 def gx_context_docs(settings: Settings) -> Path:

@@ -1,0 +1,1 @@
+"""Data quality dashboard: its page and the SQL of its charts."""

@@ -1,0 +1,1 @@
+"""Listening overview dashboard: its page and the SQL of its charts."""

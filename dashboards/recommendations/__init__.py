@@ -1,0 +1,1 @@
+"""Recommendations dashboard: its page and the SQL of its charts."""
