@@ -8,7 +8,8 @@ table's versions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from deltalake.fs import DeltaStorageHandler
 
 from audotics.errors import AudoticsError
 from audotics.settings import Settings
@@ -92,7 +94,17 @@ def read_arrow(
     filter: Any = None,  # a pyarrow.dataset expression, pushed down to the Parquet scan
 ) -> pa.Table:
     scan = dataset(settings, layer, table, version=version)
-    return scan.to_table(columns=list(columns) if columns else None, filter=filter)
+    wanted = list(columns) if columns else None
+    try:
+        return scan.to_table(columns=wanted, filter=filter)
+    except pa.ArrowNotImplementedError:
+        # Files rewritten by delta-rs MERGE/UPDATE/DELETE store an Arrow schema with view types
+        # (string_view) that a pushed-down filter cannot bind to. Prune partitions from the
+        # filter, read with the table's types, then filter in memory.
+        fragments = list(scan.get_fragments(filter=filter))
+        pruned = pads.FileSystemDataset(fragments, scan.schema, scan.format, scan.filesystem)
+        rows = pruned.to_table().filter(filter)
+        return rows.select(wanted) if wanted else rows
 
 
 def commit_properties(metadata: Mapping[str, Any] | None) -> CommitProperties | None:
@@ -117,9 +129,12 @@ def write_arrow(
     partition): this is what makes a rerun of one interval idempotent.
     """
     uri = table_uri(settings, layer, table)
+    # Writing through an open table updates it to the version this write committed, which
+    # stays exact when other writers commit at the same time (re-opening would not).
+    target = open_table(settings, layer, table) if exists(settings, layer, table) else uri
     try:
         write_deltalake(
-            uri,
+            target,
             data,
             mode=mode,
             partition_by=list(partition_by) if partition_by else None,
@@ -130,6 +145,8 @@ def write_arrow(
         )
     except Exception as exc:  # delta-rs raises several error types; name the table in all
         raise LakeError(f"write to {layer}/{table} ({uri}) failed: {exc}") from exc
+    if isinstance(target, DeltaTable):
+        return target.version()
     return open_table(settings, layer, table).version()
 
 
@@ -162,3 +179,84 @@ def merge_arrow(
     if update:
         merger = merger.when_matched_update_all()
     return merger.when_not_matched_insert_all().execute()
+
+
+def delete_rows(
+    settings: Settings,
+    layer: str,
+    table: str,
+    predicate: str,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Delete the rows matching a SQL `predicate` in one commit; returns delta-rs metrics.
+
+    The rows leave the current version only: older versions and their files keep them until
+    `vacuum` removes those files (GDPR erasure is `delete_rows` then `vacuum`).
+    """
+    snapshot = open_table(settings, layer, table)
+    try:
+        return snapshot.delete(predicate, commit_properties=commit_properties(metadata))
+    except Exception as exc:  # a bad predicate or a failed commit: name the table
+        raise LakeError(f"delete from {layer}/{table} where {predicate} failed: {exc}") from exc
+
+
+def vacuum(
+    settings: Settings,
+    layer: str,
+    table: str,
+    retention_hours: int | None = None,
+    *,
+    dry_run: bool = False,
+) -> list[str]:
+    """Delete files no version younger than `retention_hours` needs; returns their paths.
+
+    A full vacuum: it also removes files no commit ever referenced, i.e. those of writes that
+    crashed before committing. `None` keeps the table's retention (7 days by default); an
+    explicit value, even 0, is honoured. Files of a write still in flight are unreferenced
+    until it commits, so the retention must exceed the longest write, and time travel to
+    versions older than it stops working.
+    """
+    snapshot = open_table(settings, layer, table)
+    try:
+        return snapshot.vacuum(
+            retention_hours,
+            dry_run=dry_run,
+            enforce_retention_duration=retention_hours is None,
+            full=True,
+        )
+    except Exception as exc:
+        raise LakeError(f"vacuum of {layer}/{table} failed: {exc}") from exc
+
+
+def history(
+    settings: Settings, layer: str, table: str, *, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The table's commits, newest first: version, timestamp, operation and commit metadata."""
+    latest = open_table(settings, layer, table).version()
+    oldest = 0 if limit is None else max(latest - limit + 1, 0)
+    return list(commits(settings, layer, table, range(latest, oldest - 1, -1)))
+
+
+def commits(
+    settings: Settings, layer: str, table: str, versions: Iterable[int]
+) -> Iterator[dict[str, Any]]:
+    """The commit info (with its `version`) of each of `versions` in turn, read from the log;
+    stops at the first version without a log file (not committed yet, or expired).
+
+    Not `DeltaTable.history()`: it numbers commits from the version it loaded, so its numbers
+    shift when another writer commits meanwhile (delta-rs #4488).
+    """
+    storage = pafs.PyFileSystem(
+        DeltaStorageHandler(
+            table_uri(settings, layer, table), options=settings.storage_options or None
+        )
+    )
+    for version in versions:
+        try:
+            with storage.open_input_stream(f"_delta_log/{version:020d}.json") as log:
+                actions = [json.loads(line) for line in log.read().splitlines() if line]
+        except FileNotFoundError:
+            return
+        info = next((action["commitInfo"] for action in actions if "commitInfo" in action), {})
+        yield {**info, "version": version}
