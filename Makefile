@@ -12,11 +12,13 @@ export AIRFLOW_HOME := $(CURDIR)/$(STATE)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export OPENBLAS_NUM_THREADS := 1
+# Plain `dbt` finds the project's profile (it reads the AUDOTICS settings from the environment).
+export DBT_PROFILES_DIR := $(CURDIR)/dbt
 # Airflow, dbt and spark-submit are called by name from tasks and tools: the venv comes first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 
-.PHONY: help setup check-java check-chromium dashboards test lint format run services-up services-down airflow api \
+.PHONY: help setup check-java check-chromium dashboards dbt-build test lint format run services-up services-down airflow api \
         dbt-build dashboards bench lock clean
 
 help: ## list the targets
@@ -71,6 +73,7 @@ test: ## run the whole test suite against real PostgreSQL, Redis, Spark, Delta a
 lint: ## ruff and sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt/models dbt/tests
 
 format: ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -82,6 +85,9 @@ run: ## run the nightly pipeline on the embedded default
 airflow: ## start the Airflow UI on http://127.0.0.1:8080 with every DAG (Ctrl-C stops)
 	$(BIN)/audotics services up
 	$(BIN)/audotics airflow --port 8080
+
+dbt-build: ## load the lake into the warehouse (raw) and run dbt build
+	$(BIN)/audotics warehouse build
 
 dashboards: ## serve the analytics dashboards on http://127.0.0.1:8501 (run `make run` first)
 	$(BIN)/audotics dashboards

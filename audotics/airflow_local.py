@@ -28,6 +28,10 @@ def airflow_env(settings: Settings, *, port: int = 8080) -> dict[str, str]:
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
         AIRFLOW__API__PORT=str(port),
         AIRFLOW__API__HOST="127.0.0.1",
+        # Cosmos lists the dbt graph when the warehouse DAG is parsed: slower than 30 s on a
+        # busy laptop. And no telemetry from an offline machine.
+        AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT="300",
+        AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
         OPENBLAS_NUM_THREADS="1",
         PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",  # standalone spawns `airflow`
     )

@@ -139,17 +139,15 @@ def env_for():
 
 
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def airflow_home(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A migrated Airflow home (SQLite) for `airflow dags test`; returns its environment."""
     import subprocess
 
+    from audotics.airflow_local import airflow_env
+
     home = tmp_path_factory.mktemp("airflow-home")
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    }
+    env = {k: v for k, v in airflow_env(settings).items() if k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(home)
     subprocess.run(
         [str(REPO / ".venv" / "bin" / "airflow"), "db", "migrate"],
         env={**os.environ, **env}, check=True, capture_output=True,
