@@ -3,13 +3,19 @@ for bulk COPY."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import psycopg
-import sqlalchemy as sa
 
 from audotics.settings import Settings
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
 
 def engine(settings: Settings) -> sa.Engine:
+    import sqlalchemy as sa  # imported on use: it adds a second to every CLI start
+
     return sa.create_engine(settings.postgres_url, pool_pre_ping=True)
 
 

@@ -47,11 +47,15 @@ def _services(ctx: RunContext) -> str:
 def _world(ctx: RunContext) -> str:
     from audotics.world.errors import WorldError
     from audotics.world.generate import generate_world, load_manifest
+    from audotics.world.spec import WorldSpec
 
     try:
         manifest = load_manifest(ctx.settings)
-        verb = "found"
     except WorldError:
+        manifest = None
+    if manifest is not None and manifest.spec == WorldSpec.from_settings(ctx.settings).as_json():
+        verb = "found"
+    else:  # none yet, or other world settings: the generator refuses to replace one unforced
         manifest = generate_world(ctx.settings)
         verb = "generated"
     lines = sum(manifest.files.values())
