@@ -86,6 +86,10 @@ airflow: ## start the Airflow UI on http://127.0.0.1:8080 with every DAG (Ctrl-C
 	$(BIN)/audotics services up
 	$(BIN)/audotics airflow --port 8080
 
+api: ## serve the read API on http://127.0.0.1:8000 (docs at /docs)
+	$(BIN)/audotics services up
+	$(BIN)/audotics serve
+
 dbt-build: ## load the lake into the warehouse (raw) and run dbt build
 	$(BIN)/audotics warehouse build
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from audotics.errors import AudoticsError
 from audotics.settings import Settings
@@ -194,7 +196,12 @@ class EmbeddedRedis:
         self.port = settings.redis_port
 
     def _client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        # No retries: redis-py 8 retries refused connections by default, which turns every
+        # "is it up?" probe against a stopped server into seconds of waiting.
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        )  # fmt: skip
 
     def is_running(self) -> bool:
         try:

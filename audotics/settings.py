@@ -201,7 +201,7 @@ class Settings(BaseSettings):
         "workers (a token bucket); 0 turns rate limiting off.",
     )
     api_rate_limit_burst: int = Field(
-        100, ge=1, description="Requests an API key may make at once beyond its rate (bucket size)."
+        100, ge=1, description="Requests an API key may make in one burst (the bucket size)."
     )
     api_redis_timeout_ms: int = Field(
         250,

@@ -1,0 +1,372 @@
+"""The read API: precomputed recommendations and similar tracks from Redis.
+
+The two /v1 routes are the hot path, a raw ASGI handler: the API key is checked in process,
+then ONE Redis round trip (`READ_SCRIPT`) spends a rate-limit token, reads the `current`
+pointer and that version's document; the stored JSON is sent as it is (a limit or offset
+slices it). Everything else (/docs, /openapi.json, /healthz, /readyz, /metrics) is FastAPI.
+Run it with `audotics serve` (uvicorn, several workers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException
+
+from audotics.errors import AudoticsError
+from audotics.settings import Settings, get_settings
+from serving import keys
+from serving.metrics import UNMATCHED, RequestMetrics
+from serving.resp import PipelinedRedis, RedisReplyError, RedisUnavailable, Script
+from serving.schema import (
+    API_KEY_HEADER,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    ErrorBody,
+    Health,
+    Ready,
+    openapi,
+)
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# KEYS: the current pointer, the caller's rate-limit key.
+# ARGV: hash name (users or similar), id, rate per second (0: off), burst, version key prefix.
+# The rate limit is a token bucket kept as GCRA: one number per key, the time at which its
+# bucket will be full again ("theoretical arrival time"), so one GET and one SET per request.
+READ_SCRIPT = Script(
+    """
+local rate = tonumber(ARGV[3])
+if rate > 0 then
+  -- Redis 6 replicates scripts verbatim; reading TIME before a write needs effects replication.
+  if redis.replicate_commands then redis.replicate_commands() end
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+  local interval = 1000 / rate
+  local window = interval * tonumber(ARGV[4])
+  local full_at = math.max(tonumber(redis.call('GET', KEYS[2])) or now, now) + interval
+  if full_at - now > window then
+    return {'limited', tostring(math.ceil(full_at - now - window))}
+  end
+  redis.call('SET', KEYS[2], tostring(full_at), 'PX', math.max(1, math.ceil(full_at - now)))
+end
+local version = redis.call('GET', KEYS[1])
+if not version then return {'unpublished'} end
+local prefix = ARGV[5] .. version
+local document = redis.call('HGET', prefix .. ':' .. ARGV[1], ARGV[2])
+if document then return {'hit', version, document} end
+if ARGV[1] == 'users' then
+  return {'fallback', version, redis.call('GET', prefix .. ':popular')}
+end
+return {'missing', version}
+"""
+)
+
+UUID_PATTERN = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+EXAMPLE_UUID = "123e4567-e89b-12d3-a456-426614174000"
+NOT_PUBLISHED = "no model version is published in Redis yet: run `audotics publish`"
+ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}  # FastAPI's own errors
+DOCS_ROUTES = {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc",
+               "/openapi.json"}  # fmt: skip
+
+
+class ReadRoute(NamedTuple):
+    template: str  # the metrics label
+    hash_name: str  # the version hash the id keys (see serving/keys.py)
+    id_name: str
+    pages: bool  # accepts offset
+
+
+ROUTES = {
+    (b"users", b"recommendations"): ReadRoute(
+        "/v1/users/{user_id}/recommendations", "users", "user_id", pages=True
+    ),
+    (b"tracks", b"similar"): ReadRoute("/v1/tracks/{track_id}/similar", "similar", "track_id",
+                                       pages=False),
+}  # fmt: skip
+
+
+class HttpError(Exception):
+    """A clear JSON 4xx/5xx answer (format: `schema.ErrorBody`)."""
+
+    def __init__(
+        self, status: int, error: str, message: str, *, parameter: str | None = None,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:  # fmt: skip
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+        self.body = error_body(error, message, parameter)
+
+
+def error_body(error: str, message: str, parameter: str | None = None) -> bytes:
+    fields = {"error": error, "message": message}
+    if parameter is not None:
+        fields["parameter"] = parameter
+    return orjson.dumps(fields)
+
+
+async def respond(
+    send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _retry_after(seconds: int) -> tuple[tuple[bytes, bytes], ...]:
+    return ((b"retry-after", b"%d" % seconds),)
+
+
+class ReadApi:
+    """The /v1 routes. Returns the route label and status of each answer for the metrics."""
+
+    def __init__(self, settings: Settings, redis: PipelinedRedis) -> None:
+        self.redis = redis
+        # Each key's rate-limit key is named by a digest: API keys never appear in Redis.
+        self.buckets = {
+            key.encode(): keys.rate_limit_key(hashlib.sha256(key.encode()).hexdigest()[:16])
+            for key in settings.api_key_set
+        }
+        self.rate = settings.api_rate_limit_rps
+        self.burst = settings.api_rate_limit_burst
+        self.limit_args = [repr(self.rate), str(self.burst), keys.VERSION_PREFIX]
+
+    async def __call__(self, scope: Scope, send: Send) -> tuple[str, int]:
+        # The raw path: an id holding an encoded "/" stays one segment (and gets a clear 422).
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        segments = raw_path.split(b"/")
+        route = ROUTES.get((segments[2], segments[4])) if len(segments) == 5 else None
+        label = route.template if route else UNMATCHED
+        try:
+            if route is None:
+                raise HttpError(404, "not_found", f"no route {scope['path']}; see /docs")
+            body = await self._answer(scope, route, segments[3])
+            await respond(send, 200, body)
+            return label, 200
+        except HttpError as exc:
+            await respond(send, exc.status, exc.body, exc.headers)
+            return label, exc.status
+        except Exception:
+            log.exception("%s failed", scope["path"])
+            await respond(send, 500, error_body("internal_error", "unexpected server error"))
+            return label, 500
+
+    async def _answer(self, scope: Scope, route: ReadRoute, raw_id: bytes) -> bytes:
+        if scope["method"] != "GET":
+            raise HttpError(405, "method_not_allowed",
+                            f"{scope['method']} is not allowed on {route.template}: use GET",
+                            headers=((b"allow", b"GET"),))  # fmt: skip
+        bucket = self._bucket(scope["headers"])
+        entity_id = _uuid(route.id_name, raw_id)
+        limit, offset = _window(scope["query_string"], route)
+        try:
+            reply = await READ_SCRIPT(
+                self.redis, [keys.CURRENT, bucket], [route.hash_name, entity_id, *self.limit_args]
+            )
+        except (RedisUnavailable, RedisReplyError) as exc:
+            raise HttpError(503, "redis_unavailable", f"{exc}; retry shortly",
+                            headers=_retry_after(1)) from None  # fmt: skip
+        outcome = reply[0]
+        if outcome == b"hit" or (outcome == b"fallback" and len(reply) == 3):
+            return _document(route.id_name, entity_id, reply[2], limit, offset)
+        if outcome == b"limited":
+            seconds = math.ceil(int(reply[1]) / 1000)
+            raise HttpError(
+                429, "rate_limited",
+                f"rate limit of {self.rate:g} requests/s (burst {self.burst}) for this API key "
+                f"exceeded: retry in {seconds} s",
+                headers=_retry_after(seconds),
+            )  # fmt: skip
+        if outcome == b"missing":
+            raise HttpError(404, "not_found",
+                            f"track {entity_id} has no similar tracks in model version "
+                            f"{reply[1].decode()}", parameter=route.id_name)  # fmt: skip
+        if outcome == b"unpublished":
+            raise HttpError(503, "not_ready", NOT_PUBLISHED, headers=_retry_after(5))
+        raise HttpError(503, "incomplete_version",
+                        f"model version {reply[1].decode()} has no popular list in Redis: publish "
+                        "it again", headers=_retry_after(5))  # fmt: skip
+
+    def _bucket(self, headers: list[tuple[bytes, bytes]]) -> str:
+        """The rate-limit key of the request's API key; 401 without a known key."""
+        for name, value in headers:
+            if name == b"x-api-key":
+                bucket = self.buckets.get(value)
+                if bucket is None:
+                    raise HttpError(401, "unauthorized", f"unknown API key in {API_KEY_HEADER}",
+                                    headers=((b"www-authenticate", b"ApiKey"),))  # fmt: skip
+                return bucket
+        raise HttpError(401, "unauthorized",
+                        f"missing {API_KEY_HEADER} header: every /v1 route needs an API key",
+                        headers=((b"www-authenticate", b"ApiKey"),))  # fmt: skip
+
+
+def _uuid(name: str, raw: bytes) -> str:
+    text = unquote(raw.decode("latin-1")) if b"%" in raw else raw.decode("latin-1")
+    if not UUID_PATTERN.fullmatch(text):
+        raise HttpError(422, "invalid_parameter",
+                        f"{name} must be a UUID such as {EXAMPLE_UUID}; got {text[:80]!r}",
+                        parameter=name)  # fmt: skip
+    return text.lower()
+
+
+def _window(query: bytes, route: ReadRoute) -> tuple[int | None, int]:
+    """limit (None: the whole list) and offset from the query string; others are ignored."""
+    limit, offset = None, 0
+    if query:
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if name == "limit":
+                limit = _bounded(name, value, 1, MAX_LIMIT)
+            elif name == "offset" and route.pages:
+                offset = _bounded(name, value, 0, MAX_OFFSET)
+    return limit, offset
+
+
+def _bounded(name: str, value: str, low: int, high: int) -> int:
+    if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+        raise HttpError(422, "invalid_parameter",
+                        f"{name} must be a whole number from {low} to {high}; got {value[:40]!r}",
+                        parameter=name)  # fmt: skip
+    return int(value)
+
+
+def _document(id_name: str, entity_id: str, stored: bytes, limit: int | None, offset: int) -> bytes:
+    """The stored document with the requested id in front; sliced only if asked to."""
+    if limit is None and offset == 0:
+        return b'{"%s":"%s",%s' % (id_name.encode(), entity_id.encode(), stored[1:])
+    document = orjson.loads(stored)
+    end = None if limit is None else offset + limit
+    return orjson.dumps({id_name: entity_id, **document, "items": document["items"][offset:end]})
+
+
+class ServingApp:
+    """The ASGI entry point: /v1 to the hot path, the rest to FastAPI; times every request."""
+
+    def __init__(self, read_api: ReadApi, docs: FastAPI, metrics: RequestMetrics) -> None:
+        self.read_api = read_api
+        self.docs = docs
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan
+            await self.docs(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route, status = UNMATCHED, 500  # what is recorded if the request fails unanswered
+        try:
+            if scope["path"].startswith("/v1/"):
+                route, status = await self.read_api(scope, send)
+            else:
+                route = scope["path"] if scope["path"] in DOCS_ROUTES else UNMATCHED
+                status = await self._docs_request(scope, receive, send)
+        finally:
+            self.metrics.observe(route, status, time.perf_counter() - started)
+
+    async def _docs_request(self, scope: Scope, receive: Receive, send: Send) -> int:
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.docs(scope, receive, send_noting_status)
+        return status
+
+
+def _docs_app(redis: PipelinedRedis, metrics: RequestMetrics) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        await redis.close()
+
+    app = FastAPI(
+        title="Audotics read API",
+        version="1",
+        description=(
+            "Precomputed music recommendations and similar tracks, served from Redis. Every "
+            f"/v1 route needs an API key in the `{API_KEY_HEADER}` header and is rate limited "
+            "per key. Errors are JSON: `error` (a code), `message`, and `parameter` when one is "
+            "at fault."
+        ),
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = ERROR_CODES.get(exc.status_code, "http_error")
+        message = f"no route {request.url.path}; see /docs" if code == "not_found" else exc.detail
+        return JSONResponse({"error": code, "message": message}, exc.status_code, exc.headers)
+
+    @app.get("/healthz", response_model=Health, summary="The process is up (Redis not checked).")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        response_model=Ready,
+        responses={503: {"model": ErrorBody}},
+        summary="Redis answers and a model version is published.",
+    )
+    async def readyz() -> Any:
+        try:
+            version = await redis.call("GET", keys.CURRENT)
+        except (RedisUnavailable, RedisReplyError) as exc:
+            return JSONResponse({"error": "redis_unavailable", "message": str(exc)}, 503)
+        if version is None:
+            return JSONResponse({"error": "not_ready", "message": NOT_PUBLISHED}, 503)
+        return {"status": "ready", "model_version": version.decode()}
+
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        summary="Prometheus metrics: request counts and latency by route and status.",
+    )
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def require_api_keys(settings: Settings) -> None:
+    if not settings.api_key_set:
+        raise AudoticsError("AUDOTICS_API_KEYS holds no key: set at least one (comma-separated)")
+
+
+def create_app(settings: Settings | None = None) -> ServingApp:
+    """The app; uvicorn calls it with no arguments in each worker (settings from the env)."""
+    settings = settings or get_settings()
+    require_api_keys(settings)
+    redis = PipelinedRedis(settings.redis_dsn, timeout=settings.api_redis_timeout_ms / 1000)
+    metrics = RequestMetrics()
+    return ServingApp(ReadApi(settings, redis), _docs_app(redis, metrics), metrics)

@@ -1,0 +1,69 @@
+"""`audotics publish` and `audotics serve`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import click
+
+from audotics.settings import get_settings
+
+
+@click.command("publish")
+@click.option(
+    "--model-version",
+    metavar="VERSION",
+    help="Publish this version instead of the registry's published model.",
+)
+@click.option(
+    "--rollback",
+    is_flag=True,
+    help="Switch readers back to the previous version (again: forward to the one rolled back).",
+)
+def publish(model_version: str | None, rollback: bool) -> None:
+    """Load a model version's recommendations and similar tracks into Redis and switch readers
+    to it once complete; or roll back to the previous version."""
+    from serving.publish import example_curl, publish_recommendations
+    from serving.publish import rollback as roll_back
+
+    if rollback and model_version:
+        raise click.UsageError("--rollback and --model-version exclude each other")
+    settings = get_settings()
+    result = roll_back(settings) if rollback else publish_recommendations(settings, model_version)
+    click.echo(result.line())
+    click.echo(
+        f"try it (with `audotics serve` running): {example_curl(settings, result.model_version)}"
+    )
+
+
+@click.command("serve")
+@click.option("--host", help="Bind address (default: AUDOTICS_API_HOST).")
+@click.option("--port", type=int, help="Port (default: AUDOTICS_API_PORT).")
+@click.option("--workers", type=int, help="Worker processes (default: AUDOTICS_API_WORKERS).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the read API (uvicorn with uvloop and httptools) until interrupted."""
+    import uvicorn
+
+    settings = get_settings()
+    # Workers count requests in files here and /metrics adds them up. prometheus_client reads
+    # the variable when first imported, so it is set before serving.api is. Emptied at start:
+    # counts are per server run.
+    metrics_dir = settings.state_dir / "api-metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from serving.api import require_api_keys
+
+    require_api_keys(settings)  # a clear error here rather than a traceback in every worker
+    uvicorn.run(
+        "serving.api:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers or settings.api_workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # a log line per request would cost more than the request
+        log_level="info",
+    )
