@@ -4,6 +4,7 @@ this is used: Airflow's own configuration points at the same `dags/` folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +36,11 @@ def airflow_env(settings: Settings, *, port: int = 8080) -> dict[str, str]:
         OPENBLAS_NUM_THREADS="1",
         PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",  # standalone spawns `airflow`
     )
-    env.setdefault("AIRFLOW_CONN_SPARK_DEFAULT", f"spark://{settings.spark_master}")
+    # JSON form: a URI cannot carry `local[*]` (the brackets read as an IPv6 host).
+    env.setdefault(
+        "AIRFLOW_CONN_SPARK_DEFAULT",
+        json.dumps({"conn_type": "spark", "host": settings.spark_master}),
+    )
     return env
 
 

@@ -1,0 +1,1 @@
+"""Spark applications and their transforms (pure functions of DataFrames)."""
