@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import click
@@ -24,6 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "ingest": "audotics.ingest.cli:ingest",
     "run": "audotics.pipeline:run_command",
     "airflow": "audotics.airflow_local:airflow_command",
+    "gdpr-delete": "audotics.gdpr:gdpr_delete_command",
     "warehouse": "audotics.warehouse:warehouse_group",
     "dbt-profile": "audotics.warehouse:dbt_profile_command",
     "dashboards": "dashboards.cli:dashboards",
@@ -99,6 +101,8 @@ def settings_command(markdown: bool) -> None:
 
 
 def main() -> None:
+    # implicit's ALS is slower with OpenBLAS threads than without; set before numpy loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         cli(standalone_mode=True)
     except AudoticsError as exc:

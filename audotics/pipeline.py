@@ -78,10 +78,73 @@ def _ingest(ctx: RunContext) -> str:
     )
 
 
+def _features(ctx: RunContext) -> str:
+    from audotics.spark import spark_session
+    from feature_store.online import materialize
+    from spark_jobs.features.job import newest_event_date, run
+
+    as_of = newest_event_date(ctx.settings)
+    spark = spark_session(ctx.settings, "audotics run: features")
+    try:
+        writes = run(spark, ctx.settings, as_of, ctx.run_id)
+    finally:
+        spark.stop()
+    online = materialize(ctx.settings)
+    ctx.report["features"] = {w.table: w.rows for w in writes} | {"as_of": str(as_of)}
+    tables = ", ".join(f"{w.table} {w.rows:,}" for w in writes)
+    return f"as of {as_of}: {tables}; online: {sum(m.rows for m in online):,} entities"
+
+
+def _train(ctx: RunContext) -> str:
+    from spark_jobs.recommender.gate import GateRejected
+    from spark_jobs.recommender.train import run_pipeline
+
+    try:
+        result = run_pipeline(ctx.settings)
+    except GateRejected as rejected:  # not a failure of the run: the last good model stays
+        ctx.report["train"] = {"status": "rejected", "reason": str(rejected)}
+        return f"candidate rejected by the quality gate: {rejected}"
+    ctx.report["train"] = result
+    return (
+        f"{result['model_version']} {result['status']}: ndcg@10 "
+        f"{result['metrics'].get('ndcg@10', float('nan')):.3f} vs popularity "
+        f"{result['baseline_metrics'].get('ndcg@10', float('nan')):.3f}"
+    )
+
+
+def _publish(ctx: RunContext) -> str:
+    from serving.publish import example_curl, publish_recommendations
+
+    result = publish_recommendations(ctx.settings)
+    ctx.report["publish"] = result.summary()
+    ctx.report["curl"] = example_curl(ctx.settings, result.model_version)
+    return result.line()
+
+
+def _warehouse(ctx: RunContext) -> str:
+    from audotics.warehouse import build_warehouse
+
+    report, _ = build_warehouse(ctx.settings)
+    ctx.report["warehouse"] = {"rows_loaded": report.rows_loaded}
+    return f"{report.rows_loaded:,} rows loaded into raw; dbt build passed"
+
+
+def _dbt_docs(ctx: RunContext) -> str:
+    from audotics.warehouse import run_dbt
+
+    run_dbt(ctx.settings, ["docs", "generate"])  # the GX Data Docs were built by ingest
+    return f"dbt docs generated under {ctx.settings.state_dir / 'dbt' / 'target'}"
+
+
 STAGES: list[Stage] = [
     Stage("services", _services),
     Stage("world", _world),
     Stage("ingest", _ingest),
+    Stage("features", _features),
+    Stage("train", _train),
+    Stage("publish", _publish),
+    Stage("warehouse", _warehouse),
+    Stage("docs", _dbt_docs),
 ]
 
 
@@ -119,10 +182,38 @@ def print_report(ctx: RunContext) -> None:
             f"  events: {ingest['input_records']:,} in, {ingest['quarantine_rows']:,} "
             f"quarantined ({share:.1%}), {ingest['duplicate_rows']:,} duplicates"
         )
+    train = report.get("train", {})
+    if train.get("status") == "rejected":
+        click.echo(f"  model: candidate rejected by the gate: {train['reason']}")
+    elif train:
+        click.echo(f"  model: {train['model_version']} ({train['status']})")
+        for metric in ("ndcg@10", "precision@10", "recall@10", "coverage@10"):
+            if metric in train["metrics"]:
+                click.echo(
+                    f"    {metric:<13} {train['metrics'][metric]:.4f}   popularity baseline "
+                    f"{train['baseline_metrics'].get(metric, float('nan')):.4f}"
+                )
+    publish = report.get("publish")
+    if publish:
+        click.echo(
+            f"  published: {publish['model_version']} ({publish['action']}): "
+            f"{publish['users']:,} users with recommendations, {publish['tracks']:,} tracks "
+            "with similar tracks"
+        )
+    if "warehouse" in report:
+        click.echo(
+            f"  warehouse: {report['warehouse']['rows_loaded']:,} rows loaded; dbt build: "
+            "all models and tests passed"
+        )
     click.echo("\nWhere to look next:")
     click.echo(f"  lake:          {settings.lake_root}")
     click.echo(f"  GX Data Docs:  {docs / 'index.html'}")
-    click.echo("  Airflow UI:    make airflow")
+    click.echo(f"  dbt docs:      {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
+    click.echo("  Airflow UI:    make airflow   (http://127.0.0.1:8080)")
+    click.echo("  dashboards:    make dashboards (http://127.0.0.1:8501)")
+    if "curl" in report:
+        click.echo("  read API:      make api, then:")
+        click.echo(f"    {report['curl']}")
 
 
 @click.command("run")

@@ -183,6 +183,16 @@ class Settings(BaseSettings):
         20, gt=0, description="Most similar tracks stored per track (item-factor cosine)."
     )
 
+    # --- GDPR erasure ---------------------------------------------------------------------------
+    gdpr_vacuum_retention_hours: int = Field(
+        0,
+        ge=0,
+        description="VACUUM retention after an erasure: files older than this that no longer "
+        "hold live rows are deleted, so the erased bytes are gone. 0 removes them at once "
+        "(and ends time travel to earlier versions); raise it above your longest job if "
+        "readers of old snapshots must not fail.",
+    )
+
     # --- serving ----------------------------------------------------------------------------
     api_keys: str = Field(
         "demo-key-change-me", description="Comma-separated API keys accepted by the read API."

@@ -286,3 +286,22 @@ def _read_live_vectors(
         f"online read of {[v.name for v in views]} kept racing materializations "
         f"({MAX_READ_ATTEMPTS} attempts)"
     )
+
+
+def erase_entities(settings: Settings, entity: str, entity_ids: Sequence[str]) -> int:
+    """Remove the entities' live vectors from every view of `entity` (GDPR erasure); returns
+    how many vectors were removed. The offline rows are the lake's to delete."""
+    client = redis_client(settings)
+    prefix, removed = settings.feature_store_prefix, 0
+    for view in FEATURE_VIEWS.values():
+        if view.entity.name != entity:
+            continue
+        version = _text(client.get(pointer_key(prefix, view)))
+        meta = client.get(meta_key(prefix, view, version)) if version else None
+        if not meta:
+            continue
+        buckets = orjson.loads(meta)["buckets"]
+        for entity_id in entity_ids:
+            key = bucket_key(prefix, view, version, bucket_of(entity_id, buckets))
+            removed += client.hdel(key, entity_id)
+    return removed

@@ -417,3 +417,11 @@ def _redis_errors() -> Iterator[None]:
         yield
     except redis.RedisError as exc:
         raise PublishError(f"Redis failed during publish: {exc}") from exc
+
+
+def erase_user(settings: Settings, user_id: str) -> int:
+    """Remove the user's recommendation document from every version in Redis (GDPR erasure);
+    returns how many were removed. A later read gets the fallback list, as for a new user."""
+    client = redis_client(settings)
+    versions = [_text(v) for v in client.smembers(keys.VERSIONS)]
+    return sum(client.hdel(keys.users_key(version), user_id) for version in versions)
