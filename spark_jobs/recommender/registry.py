@@ -1,0 +1,162 @@
+"""The model registry on the lake (`models/registry`, docs/data-contracts.md section 5).
+
+One row per model version: what trained it (engine, params), on which data (as-of date and
+interactions table version), how it scored (metrics beside the baseline's on the same split),
+and its status: `candidate` when trained, then `published` or `rejected` with the reason.
+The published model is the most recently published one. Rows are upserted by model_version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from audotics import lake
+from audotics.errors import AudoticsError
+from audotics.settings import Settings
+
+LAYER, TABLE = "models", "registry"
+STATUSES = ("candidate", "published", "rejected")
+SCHEMA = pa.schema(
+    [
+        ("model_version", pa.string()),
+        ("engine", pa.string()),
+        ("params", pa.string()),
+        ("data_as_of", pa.date32()),
+        ("data_version", pa.int64()),
+        ("metrics", pa.string()),
+        ("baseline_metrics", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("status_changed_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+class RegistryError(AudoticsError):
+    """A model version is unknown or a status change is not allowed."""
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    model_version: str
+    engine: str
+    params: dict[str, Any]
+    data_as_of: dt.date
+    data_version: int
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    status: str
+    reason: str
+    created_at: dt.datetime
+    status_changed_at: dt.datetime
+
+
+def model_version(as_of: dt.date, engine: str, params: dict[str, Any], data_version: int) -> str:
+    """`als-YYYYMMDD-<hash>`: the same data, engine and params give the same version, so a
+    rerun of a run updates its own row instead of adding one."""
+    identity = json.dumps([engine, params, as_of.isoformat(), data_version], sort_keys=True)
+    return f"als-{as_of:%Y%m%d}-{hashlib.sha1(identity.encode()).hexdigest()[:6]}"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_candidate(
+    as_of: dt.date, data_version: int, engine: str, params: dict[str, Any]
+) -> ModelRecord:
+    created = now()
+    return ModelRecord(
+        model_version=model_version(as_of, engine, params, data_version),
+        engine=engine,
+        params=params,
+        data_as_of=as_of,
+        data_version=data_version,
+        metrics={},
+        baseline_metrics={},
+        status="candidate",
+        reason="trained, not yet evaluated",
+        created_at=created,
+        status_changed_at=created,
+    )
+
+
+def register(settings: Settings, record: ModelRecord) -> ModelRecord:
+    """Insert the record, or replace the row of the same model_version."""
+    if record.status not in STATUSES:
+        raise RegistryError(f"{record.model_version}: status {record.status!r} not in {STATUSES}")
+    lake.merge_arrow(
+        settings,
+        LAYER,
+        TABLE,
+        _to_arrow([record]),
+        keys=["model_version"],
+        update=True,
+        metadata={"writer": "recommender.registry", "model_version": record.model_version},
+    )
+    return record
+
+
+def get(settings: Settings, version: str) -> ModelRecord:
+    rows = _read(settings, pc.field("model_version") == version)
+    if not rows:
+        raise RegistryError(f"model {version} is not in {LAYER}/{TABLE}")
+    return rows[0]
+
+
+def set_status(settings: Settings, version: str, status: str, reason: str) -> ModelRecord:
+    return register(
+        settings,
+        replace(get(settings, version), status=status, reason=reason, status_changed_at=now()),
+    )
+
+
+def record_metrics(
+    settings: Settings, version: str, metrics: dict[str, float], baseline: dict[str, float]
+) -> ModelRecord:
+    return register(
+        settings, replace(get(settings, version), metrics=metrics, baseline_metrics=baseline)
+    )
+
+
+def get_published(settings: Settings) -> ModelRecord | None:
+    """The model in service: the most recently published one (None before the first)."""
+    if not lake.exists(settings, LAYER, TABLE):
+        return None
+    published = _read(settings, pc.field("status") == "published")
+    return max(published, key=lambda r: r.status_changed_at, default=None)
+
+
+def _read(settings: Settings, condition: pc.Expression) -> list[ModelRecord]:
+    if not lake.exists(settings, LAYER, TABLE):
+        return []
+    return [
+        _from_row(row)
+        for row in lake.read_arrow(settings, LAYER, TABLE, filter=condition).to_pylist()
+    ]
+
+
+def _to_arrow(records: list[ModelRecord]) -> pa.Table:
+    rows = [
+        {
+            **asdict(r),
+            "params": json.dumps(r.params, sort_keys=True),
+            "metrics": json.dumps(r.metrics, sort_keys=True),
+            "baseline_metrics": json.dumps(r.baseline_metrics, sort_keys=True),
+        }
+        for r in records
+    ]
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def _from_row(row: dict[str, Any]) -> ModelRecord:
+    decoded = {name: json.loads(row[name]) for name in ("params", "metrics", "baseline_metrics")}
+    return ModelRecord(**{**row, **decoded})

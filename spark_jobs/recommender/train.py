@@ -1,0 +1,207 @@
+"""The nightly training pipeline on the lake, one function per DAG task:
+
+train -> evaluate -> gate -> register -> recommend
+
+- train: snapshot features/interactions as of a date (pinned table version); tune on the
+  training window only (validation = its last hold-out days); fit on ALL the snapshot with
+  the chosen params; write the factors; register a `candidate`.
+- evaluate: refit the same params on the training window (before T = end of day as_of minus
+  the hold-out days) and score the test window [T, end of as_of) beside the popularity
+  baseline; record both in the registry. (The published model also saw the test window: these
+  metrics measure its recipe on the freshest data it could not have seen.)
+- gate: reject (recorded with the reason, raised as GateRejected) or let through.
+- register: mark the model `published`.
+- recommend: write gold/recommendations and gold/similar_tracks for the model version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+import click
+import pyarrow as pa
+
+from audotics import lake
+from audotics.settings import Settings, get_settings
+from spark_jobs.recommender import registry, store
+from spark_jobs.recommender.batch import (
+    ItemSpace,
+    ListOptions,
+    fallback_lists,
+    list_rows,
+    model_lists,
+    similar_tracks_rows,
+)
+from spark_jobs.recommender.catalog import read_tracks, read_users
+from spark_jobs.recommender.data import Interactions, InteractionsError, load_snapshot
+from spark_jobs.recommender.engines import ALSParams, engine_name, make_engine
+from spark_jobs.recommender.evaluation import evaluate_with_baseline
+from spark_jobs.recommender.gate import PASSED, GateDecision, GateRejected, decide
+from spark_jobs.recommender.ranking import factor_scorer
+from spark_jobs.recommender.splits import DAY_SECONDS, Split, stratified_split, temporal_split
+from spark_jobs.recommender.tuning import random_search
+
+log = logging.getLogger(__name__)
+
+
+def holdout_split(data: Interactions, as_of: dt.date, days: int) -> Split:
+    """Train before T, test on [T, end of `as_of`), T = end of `as_of` minus `days` days."""
+    end = int(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp())
+    return temporal_split(data, end - days * DAY_SECONDS)
+
+
+def validation_split(train: Interactions, days: int, seed: int) -> Split:
+    """The training window's own last `days` days; a window too short for that falls back to a
+    per-user stratified 80/20 (logged), so a young lake can still be tuned."""
+    end = int(train.timestamps.max()) + 1
+    try:
+        return temporal_split(train, end - days * DAY_SECONDS)
+    except InteractionsError as exc:
+        log.warning("temporal validation impossible (%s): stratified 80/20 instead", exc)
+        return stratified_split(train, 0.8, seed)
+
+
+def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | None = None) -> str:
+    """Tune, fit on the snapshot, store the factors, register a candidate; its version."""
+    snapshot = load_snapshot(settings, as_of)
+    data = snapshot.interactions
+    days, seed = settings.recommender_holdout_days, settings.recommender_seed
+    name = engine_name(settings, len(data), engine)
+    als = make_engine(name, settings)
+    tuning = random_search(
+        als,
+        holdout_split(data, snapshot.as_of, days).train,
+        lambda train: validation_split(train, days, seed),
+        ALSParams.from_settings(settings),
+        k=settings.recommender_k,
+        trials=settings.recommender_tuning_trials,
+        budget_seconds=settings.recommender_tuning_budget_seconds,
+    )
+    model = als.fit(data.matrix(), tuning.best)
+    record = registry.new_candidate(
+        snapshot.as_of,
+        snapshot.data_version,
+        name,
+        {**tuning.best.as_dict(), "tuning": tuning.summary()},
+    )
+    store.write_factors(
+        settings,
+        record.model_version,
+        data.user_ids,
+        model.user_factors,
+        data.item_ids,
+        model.item_factors,
+    )
+    registry.register(settings, record)
+    log.info("trained %s (%s) in %.1fs", record.model_version, name, model.fit_seconds)
+    return record.model_version
+
+
+def evaluate_step(settings: Settings, version: str) -> dict[str, dict[str, float]]:
+    """Hold-out metrics of the model's recipe and of the baseline, recorded in the registry."""
+    record = registry.get(settings, version)
+    snapshot = load_snapshot(settings, record.data_as_of, record.data_version)
+    split = holdout_split(snapshot.interactions, snapshot.as_of, settings.recommender_holdout_days)
+    params = ALSParams.from_dict(record.params)
+    model = make_engine(record.engine, settings).fit(split.train.matrix(), params)
+    results = evaluate_with_baseline(
+        factor_scorer(model.user_factors, model.item_factors), split, settings.recommender_k
+    )
+    registry.record_metrics(settings, version, results["model"], results["baseline"])
+    return results
+
+
+def gate_step(settings: Settings, version: str) -> GateDecision:
+    """Let the model through, or record why not and raise GateRejected."""
+    record = registry.get(settings, version)
+    published = registry.get_published(settings)
+    if published is not None and published.model_version == version:
+        published = None  # a rerun of the published model is judged on the baseline only
+    decision = decide(
+        record.metrics,
+        record.baseline_metrics,
+        published.metrics if published else None,
+        metric=f"{settings.recommender_gate_metric}@{settings.recommender_k}",
+        margin=settings.recommender_gate_margin,
+        published_version=published.model_version if published else None,
+    )
+    if not decision.passed:
+        registry.set_status(settings, version, "rejected", decision.reason)
+        raise GateRejected(f"model {version} rejected, not published: {decision.reason}")
+    registry.set_status(settings, version, "candidate", PASSED + decision.reason)
+    return decision
+
+
+def register_step(settings: Settings, version: str) -> registry.ModelRecord:
+    record = registry.get(settings, version)
+    if not record.reason.startswith(PASSED):
+        raise GateRejected(
+            f"model {version} has not passed the gate ({record.status}: {record.reason})"
+        )
+    return registry.set_status(settings, version, "published", record.reason)
+
+
+def recommend_step(settings: Settings, version: str) -> dict[str, int]:
+    """Write the model's gold/recommendations and gold/similar_tracks partitions."""
+    record = registry.get(settings, version)
+    data = load_snapshot(settings, record.data_as_of, record.data_version).interactions
+    user_factors = store.read_factors(settings, version, "user_factors", "user_id", data.user_ids)
+    item_factors = store.read_factors(settings, version, "item_factors", "track_id", data.item_ids)
+    tracks = read_tracks(settings)
+    users = read_users(settings, tracks)
+    space = ItemSpace.build(data.item_ids, tracks)
+    options = ListOptions(
+        n=settings.recommender_top_n,
+        exclude_seen=settings.recommender_exclude_seen,
+        max_per_artist=settings.recommender_max_per_artist,
+        new_track_slots=settings.recommender_new_track_slots,
+    )
+    ids, scores = model_lists(data, user_factors, item_factors, space, options)
+    cold_users, cold_ids, cold_scores = fallback_lists(data, users, space, options)
+    recommendations = pa.concat_tables(
+        [
+            list_rows(data.user_ids, ids, scores, space, "model"),
+            list_rows(cold_users, cold_ids, cold_scores, space, "fallback"),
+        ]
+    )
+    similar = similar_tracks_rows(item_factors, space, settings.recommender_similar_n)
+    store.replace_partition(settings, "gold", "recommendations", version, recommendations)
+    store.replace_partition(settings, "gold", "similar_tracks", version, similar)
+    return {
+        "recommendations": recommendations.num_rows,
+        "fallback_users": len(cold_users),
+        "similar_tracks": similar.num_rows,
+    }
+
+
+def run_pipeline(
+    settings: Settings, as_of: dt.date | None = None, engine: str | None = None
+) -> dict[str, Any]:
+    """All steps in order, as the DAG runs them; raises GateRejected when the gate says no."""
+    version = train_step(settings, as_of, engine)
+    evaluate_step(settings, version)
+    gate_step(settings, version)
+    record = register_step(settings, version)
+    written = recommend_step(settings, version)
+    return {
+        "model_version": version,
+        "status": record.status,
+        "reason": record.reason,
+        "metrics": record.metrics,
+        "baseline_metrics": record.baseline_metrics,
+        "params": record.params,
+        "written": written,
+        "registry_version": lake.version(settings, registry.LAYER, registry.TABLE),
+    }
+
+
+@click.command("train")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Default: latest.")
+@click.option("--engine", type=click.Choice(["auto", "implicit", "spark"]), default=None)
+def train_command(as_of: dt.datetime | None, engine: str | None) -> None:
+    """Train, evaluate, gate, register and recommend on the lake (prints a JSON summary)."""
+    summary = run_pipeline(get_settings(), as_of.date() if as_of else None, engine)
+    click.echo(json.dumps(summary, default=str))

@@ -1,0 +1,110 @@
+"""Choose ALS parameters on the user's own data: random search on a validation split.
+
+The validation split is carved from the TRAINING side only (by the same kind of split as the
+evaluation), so the test data never influences the parameters it is judged with. The first
+trial is the configured defaults, so the search never picks something that did worse than
+them on validation. The search stops after `trials` or when the next trial would overrun the
+time budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spark_jobs.recommender.data import Interactions
+from spark_jobs.recommender.engines import ALSParams, Engine
+from spark_jobs.recommender.evaluation import evaluate
+from spark_jobs.recommender.ranking import factor_scorer
+from spark_jobs.recommender.splits import Splitter
+from spark_jobs.recommender.weighting import WEIGHTINGS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSpace:
+    factors: tuple[int, ...] = (16, 32, 64, 128)
+    regularization: tuple[float, float]  # log-uniform, the engine's own range
+    alpha: tuple[float, float] = (0.1, 50.0)  # log-uniform
+    iterations: tuple[int, ...] = (10, 15, 20)
+    weighting: tuple[str, ...] = WEIGHTINGS
+
+    def sample(self, rng: np.random.Generator, seed: int) -> ALSParams:
+        return ALSParams(
+            factors=int(rng.choice(self.factors)),
+            regularization=_log_uniform(rng, *self.regularization),
+            alpha=_log_uniform(rng, *self.alpha),
+            iterations=int(rng.choice(self.iterations)),
+            weighting=str(rng.choice(self.weighting)),
+            seed=seed,
+        )
+
+
+@dataclass(frozen=True)
+class Trial:
+    params: ALSParams
+    score: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    best: ALSParams
+    metric: str
+    trials: list[Trial] = field(default_factory=list)
+
+    @property
+    def best_score(self) -> float:
+        return max((t.score for t in self.trials), default=math.nan)
+
+    def summary(self) -> dict[str, float | int | str]:
+        return {
+            "trials": len(self.trials),
+            "seconds": round(sum(t.seconds for t in self.trials), 3),
+            "metric": f"validation {self.metric}",
+            "best_score": round(self.best_score, 6),
+        }
+
+
+def random_search(
+    engine: Engine,
+    train: Interactions,
+    carve_validation: Splitter,
+    defaults: ALSParams,
+    *,
+    k: int,
+    trials: int,
+    budget_seconds: float,
+    space: SearchSpace | None = None,
+) -> TuningResult:
+    """The best of `trials` parameter sets (defaults first) by nDCG@k on validation."""
+    metric = f"ndcg@{k}"
+    if trials <= 0:
+        return TuningResult(defaults, metric)
+    space = space or SearchSpace(regularization=engine.regularization_range)
+    split = carve_validation(train)
+    matrix = split.train.matrix()
+    rng = np.random.default_rng(defaults.seed)
+    started = time.perf_counter()
+    results: list[Trial] = []
+    for number in range(trials):
+        params = defaults if number == 0 else space.sample(rng, defaults.seed)
+        trial_started = time.perf_counter()
+        model = engine.fit(matrix, params)
+        score = evaluate(factor_scorer(model.user_factors, model.item_factors), split, k)[metric]
+        results.append(Trial(params, score, time.perf_counter() - trial_started))
+        log.info("trial %d: %s=%.4f with %s", number, metric, score, params)
+        elapsed = time.perf_counter() - started
+        if elapsed + elapsed / len(results) > budget_seconds:  # room for one more average trial?
+            log.info("tuning budget of %.0fs reached after %d trials", budget_seconds, number + 1)
+            break
+    return TuningResult(max(results, key=lambda t: t.score).params, metric, results)
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
