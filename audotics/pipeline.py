@@ -53,7 +53,10 @@ def _world(ctx: RunContext) -> str:
         manifest = load_manifest(ctx.settings)
     except WorldError:
         manifest = None
-    if manifest is not None and manifest.spec == WorldSpec.from_settings(ctx.settings).as_json():
+    if (
+        manifest is not None
+        and manifest.settings == WorldSpec.from_settings(ctx.settings).as_settings()
+    ):
         verb = "found"
     else:  # none yet, or other world settings: the generator refuses to replace one unforced
         manifest = generate_world(ctx.settings)
