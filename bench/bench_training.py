@@ -8,6 +8,7 @@ Per size it times three fits with the same params (64 factors, 15 iterations):
 - bare implicit: `AlternatingLeastSquares.fit` on a prebuilt confidence CSR (the floor);
 - project (implicit): the training step's fit, from the interaction pairs: matrix build,
   confidence weighting and the engine (`ImplicitALS.fit`); the goal is <= 1.2 x bare;
+  "its overhead" times the matrix build and weighting alone (the part bare does not do);
 - project (spark): `SparkALS.fit` on local[2], once (skipped above --spark-max, default 1M:
   on a 2-core machine Spark's ALS takes minutes per million interactions).
 The implicit fits run --repeat times (default 3), interleaved, and the best time is kept.
@@ -117,6 +118,8 @@ def bench_size(
     fits = {"bare implicit": bare_implicit(data)}
     if "implicit" in engines:
         fits["project implicit"] = lambda: ImplicitALS().fit(data.matrix(), PARAMS)
+        # what the project adds to a bare fit, alone: steadier than a difference of two fits
+        fits["  its overhead"] = lambda: confidence(data.matrix(), PARAMS.weighting, PARAMS.alpha)
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in fits}
     for _ in range(repeat):
         for name, fit in fits.items():
