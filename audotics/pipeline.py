@@ -82,16 +82,13 @@ def _ingest(ctx: RunContext) -> str:
 
 
 def _features(ctx: RunContext) -> str:
-    from audotics.spark import spark_session
+    from audotics.spark import spark_job
     from feature_store.online import materialize
     from spark_jobs.features.job import newest_event_date, run
 
     as_of = newest_event_date(ctx.settings)
-    spark = spark_session(ctx.settings, "audotics run: features")
-    try:
+    with spark_job(ctx.settings, "audotics run: features") as spark:
         writes = run(spark, ctx.settings, as_of, ctx.run_id)
-    finally:
-        spark.stop()
     online = materialize(ctx.settings)
     ctx.report["features"] = {w.table: w.rows for w in writes} | {"as_of": str(as_of)}
     tables = ", ".join(f"{w.table} {w.rows:,}" for w in writes)

@@ -7,6 +7,8 @@ session is built from the settings, `local[*]` by default.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
@@ -36,3 +38,16 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+@contextmanager
+def spark_job(settings: Settings, app_name: str) -> Iterator[SparkSession]:
+    """A session for one job: stopped at the end only if this job started it, so a job run
+    inside a process that already has a session (a test, a notebook) leaves that one alive."""
+    already_running = SparkSession.getActiveSession() is not None
+    spark = spark_session(settings, app_name)
+    try:
+        yield spark
+    finally:
+        if not already_running:
+            spark.stop()

@@ -27,21 +27,18 @@ def features() -> None:
 def build(as_of: dt.datetime | None) -> None:
     """Build features/user_features, track_features and interactions in-process (Spark with
     AUDOTICS_SPARK_MASTER). Airflow runs the same job through spark-submit."""
-    from audotics.spark import spark_session
+    from audotics.spark import spark_job
     from spark_jobs.features.job import newest_event_date, run
 
     settings = get_settings()
     snapshot_date = as_of.date() if as_of else newest_event_date(settings)
-    spark = spark_session(settings, "audotics features build")
-    try:
-        run_id = f"cli-features-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    run_id = f"cli-features-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    with spark_job(settings, "audotics features build") as spark:
         for write in run(spark, settings, snapshot_date, run_id):
             click.echo(
                 f"features/{write.table}: {write.rows} rows as of {snapshot_date} "
                 f"(v{write.version})"
             )
-    finally:
-        spark.stop()
 
 
 @features.command("materialize")

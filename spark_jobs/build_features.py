@@ -16,7 +16,7 @@ import sys
 
 from audotics.errors import AudoticsError
 from audotics.settings import get_settings
-from audotics.spark import spark_session
+from audotics.spark import spark_job
 from spark_jobs.features.job import run
 
 
@@ -34,18 +34,17 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = get_settings()
-    spark = spark_session(settings, f"build_features {args.as_of}")
     run_id = args.run_id or f"build_features-{args.as_of}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
     try:
-        for write in run(spark, settings, args.as_of, run_id):
-            print(
-                f"features/{write.table}: {write.rows} rows as of {args.as_of} (v{write.version})"
-            )
+        with spark_job(settings, f"build_features {args.as_of}") as spark:
+            for write in run(spark, settings, args.as_of, run_id):
+                print(
+                    f"features/{write.table}: {write.rows} rows as of {args.as_of} "
+                    f"(v{write.version})"
+                )
     except AudoticsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        spark.stop()
     return 0
 
 

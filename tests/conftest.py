@@ -3,6 +3,7 @@ started once per test session, and one local SparkSession. No mocks."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from audotics import services
 from audotics.settings import Settings
@@ -86,7 +88,9 @@ def spark(settings: Settings):
     session.stop()
 
 
-_redis_databases = iter(range(1, 16))
+# Redis has 16 databases; 0 is the session's. Each platform gets the next one, flushed first, so
+# a number is reused only after the module that had it is long done (modules run one by one).
+_redis_databases = itertools.cycle(range(1, 16))
 
 
 @pytest.fixture(scope="session")
@@ -103,10 +107,12 @@ def isolated_platform(running_services: Settings, tmp_path_factory: pytest.TempP
             conn.execute(f'drop database if exists "{database}" with (force)')
             conn.execute(f'create database "{database}"')
         base = running_services.postgres_url.rsplit("/", 1)[0]
+        redis_db = next(_redis_databases)
+        redis.Redis(port=running_services.redis_port, db=redis_db).flushdb()
         return isolated_settings(
             tmp_path_factory.mktemp(name),
             database_url=f"{base}/{database}",
-            redis_url=f"redis://127.0.0.1:{running_services.redis_port}/{next(_redis_databases)}",
+            redis_url=f"redis://127.0.0.1:{running_services.redis_port}/{redis_db}",
             **overrides,
         )
 
