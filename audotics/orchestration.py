@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from airflow.sdk import Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 log = logging.getLogger("audotics.dags")
@@ -19,6 +20,11 @@ START_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 def daily() -> CronDataIntervalTimetable:
     """Runs after each UTC day ends, over [day, day + 1): `data_interval_start` is the day."""
     return CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+
+
+def as_of_param(description: str) -> Param:
+    """The optional snapshot date of manual runs and backfills (YYYY-MM-DD)."""
+    return Param(None, type=["null", "string"], format="date", description=description)
 
 
 def log_failure(context) -> None:

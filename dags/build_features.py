@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, dag, task
 
 from audotics.assets import lake_asset
-from audotics.orchestration import DEFAULT_ARGS, START_DATE
+from audotics.orchestration import DEFAULT_ARGS, START_DATE, as_of_param
 from audotics.settings import get_settings
 
 SILVER_INPUTS = [lake_asset("silver", table) for table in ("events", "users", "tracks")]
@@ -48,12 +48,7 @@ SPARK_SUBMIT = str(Path(PYTHON).with_name("spark-submit"))
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Snapshot date YYYY-MM-DD; empty: derived from the triggering data.",
-        )
+        "as_of": as_of_param("Snapshot date YYYY-MM-DD; empty: derived from the triggering data.")
     },
     doc_md=__doc__,
     tags=["features", "spark", "feature-store"],

@@ -18,10 +18,10 @@ Logic lives in `spark_jobs.recommender.train`; this file only orchestrates.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from audotics.assets import lake_asset
-from audotics.orchestration import DEFAULT_ARGS, START_DATE
+from audotics.orchestration import DEFAULT_ARGS, START_DATE, as_of_param
 from audotics.settings import get_settings
 
 
@@ -39,14 +39,7 @@ def _as_of(params: dict | None):
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Interactions snapshot date YYYY-MM-DD; empty: the newest.",
-        )
-    },
+    params={"as_of": as_of_param("Interactions snapshot date YYYY-MM-DD; empty: the newest.")},
     doc_md=__doc__,
     tags=["recommender", "als", "training"],
 )
