@@ -3,18 +3,19 @@ tables it serves. Thin: the work is `serving.publish.publish_recommendations`.""
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
 
 from audotics.assets import lake_asset
+from audotics.orchestration import DEFAULT_ARGS, START_DATE
 
 
 @dag(
     dag_id="publish_recommendations",
     schedule=[lake_asset("gold", "recommendations"), lake_asset("gold", "similar_tracks")],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # publishes take a Redis lock; queue runs rather than fail them
+    default_args=DEFAULT_ARGS,
     tags=["serving"],
     doc_md=__doc__,
 )
