@@ -48,6 +48,13 @@ class ServiceStatus:
         return f"{self.name:<10} {state:<5} {kind:<9} {self.url}  {self.detail}"
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for private instances: tests, benchmarks)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audotics import lake
-from audotics.services import EmbeddedRedis
+from audotics.services import EmbeddedRedis, free_port
 from audotics.settings import Settings
 from audotics.spark import spark_session
 from feature_store.definitions import FEATURE_VIEWS
@@ -141,14 +141,6 @@ def make_lake(root: Path, events: int, users: int, tracks: int, seed: int) -> Se
     for table, data in catalog(rng, users, tracks).items():
         lake.write_arrow(settings, "silver", table, data)
     return settings
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def build_seconds(spark, settings: Settings) -> tuple[float, dict[str, int]]:

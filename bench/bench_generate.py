@@ -18,7 +18,6 @@ import gzip
 import multiprocessing
 import resource
 import shutil
-import socket
 import tempfile
 import time
 import zlib
@@ -26,16 +25,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from audotics import services
+from audotics.services import free_port
 from audotics.settings import Settings
 
 DAYS = 3
 REFERENCE_SAMPLE_BYTES = 32 * 2**20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def world_settings(base: dict, events: int) -> Settings:

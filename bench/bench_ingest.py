@@ -15,7 +15,6 @@ import argparse
 import logging
 import resource
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -26,16 +25,11 @@ from deltalake import write_deltalake
 
 from audotics import lake, services
 from audotics.ingest.pipeline import ingest, landing_days
+from audotics.services import free_port
 from audotics.settings import Settings
 from audotics.world.generate import generate_world
 
 DAYS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

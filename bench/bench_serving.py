@@ -21,7 +21,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import pyarrow as pa
 import redis
 
 from audotics import lake
-from audotics.services import EmbeddedRedis
+from audotics.services import EmbeddedRedis, free_port
 from audotics.settings import Settings
 from serving import keys
 from serving.publish import publish_recommendations
@@ -332,12 +331,6 @@ def print_table(header: list[str], rows: list[list[object]]) -> None:
                         enumerate(zip(row, widths, strict=True))))  # fmt: skip
         if index == 0:
             print("  ".join("-" * w for w in widths))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

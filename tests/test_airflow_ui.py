@@ -10,14 +10,14 @@ import time
 
 import httpx
 
+from audotics.services import free_port
+
 EXPECTED_DAGS = {"ingest_events", "build_features", "train_recommender", "publish_recommendations"}
 STARTUP_TIMEOUT_S = 420  # api-server, scheduler, dag-processor and triggerer on 2 busy cores
 
 
 def test_airflow_ui_starts_lists_the_dags_and_stops(settings, env_for, tmp_path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**env_for(settings), "AIRFLOW_HOME": str(tmp_path / "airflow")}
     process = subprocess.Popen(
         ["audotics", "airflow", "--port", str(port)],
