@@ -52,17 +52,7 @@ def settings() -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment for subprocesses (the CLI, `airflow dags test`) that targets `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDOTICS_")}
-    env.update(
-        AUDOTICS_HOME=str(settings.home),
-        AUDOTICS_POSTGRES_PORT=str(settings.postgres_port),
-        AUDOTICS_REDIS_PORT=str(settings.redis_port),
-        AUDOTICS_SPARK_MASTER=settings.spark_master,
-        AUDOTICS_SPARK_DRIVER_MEMORY=settings.spark_driver_memory,
-        AUDOTICS_SPARK_SHUFFLE_PARTITIONS=str(settings.spark_shuffle_partitions),
-        OPENBLAS_NUM_THREADS="1",
-    )
-    return env
+    return environment_for(settings)
 
 
 @pytest.fixture(scope="session")
