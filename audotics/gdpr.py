@@ -27,7 +27,6 @@ import os
 import re
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import click
 import pyarrow as pa
@@ -37,6 +36,7 @@ from psycopg import sql
 
 from audotics import db, lake
 from audotics.errors import AudoticsError
+from audotics.ingest.landing import landing_days, landing_files
 from audotics.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ def subject_hash(user_id: str) -> str:
 
 def _erase_landing(settings: Settings, user_id: str) -> int:
     needle, removed = user_id.encode(), 0
-    for path in sorted(Path(settings.landing_root).glob("events/date=*/*.jsonl.gz")):
+    files = (f.path for day in landing_days(settings) for f in landing_files(settings, day))
+    for path in files:
         lines = gzip.decompress(path.read_bytes()).split(b"\n")
         kept = [line for line in lines if needle not in line]
         if len(kept) < len(lines):

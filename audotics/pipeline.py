@@ -67,7 +67,8 @@ def _world(ctx: RunContext) -> str:
 
 
 def _ingest(ctx: RunContext) -> str:
-    from audotics.ingest.pipeline import ingest, landing_days
+    from audotics.ingest.landing import landing_days
+    from audotics.ingest.pipeline import ingest
 
     runs = ingest(ctx.settings, landing_days(ctx.settings), ctx.run_id)
     totals = {

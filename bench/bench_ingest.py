@@ -24,7 +24,8 @@ from pathlib import Path
 from deltalake import write_deltalake
 
 from audotics import lake, services
-from audotics.ingest.pipeline import ingest, landing_days
+from audotics.ingest.landing import landing_days
+from audotics.ingest.pipeline import ingest
 from audotics.services import free_port
 from audotics.settings import Settings
 from audotics.world.generate import generate_world

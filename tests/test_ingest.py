@@ -16,7 +16,8 @@ import pytest
 
 from audotics import db, lake
 from audotics.ingest.catalog import extract_catalog
-from audotics.ingest.pipeline import ingest, landing_days
+from audotics.ingest.landing import landing_days
+from audotics.ingest.pipeline import ingest
 from audotics.world.generate import generate_world
 
 RUN_COLUMNS = ("run_id", "ingested_at", "quarantined_at")

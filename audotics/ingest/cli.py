@@ -16,8 +16,8 @@ from audotics.settings import get_settings
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day (backfill).")
 def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
     """Ingest landing days into bronze, quarantine and silver (default: every landing day)."""
+    from audotics.ingest.landing import landing_days
     from audotics.ingest.pipeline import ingest as run_ingest
-    from audotics.ingest.pipeline import landing_days
 
     settings = get_settings()
     days = landing_days(settings)

@@ -16,6 +16,7 @@ from pathlib import Path
 from audotics.errors import AudoticsError
 from audotics.settings import Settings
 
+DAY_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 HOUR_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})")
 READ_CHUNK = 1 << 20
 
@@ -45,8 +46,21 @@ def arrival_hour_end(file_name: str, landing_date: dt.date) -> dt.datetime:
     return dt.datetime.combine(landing_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
+def events_root(settings: Settings) -> Path:
+    return Path(settings.landing_root) / "events"
+
+
 def day_folder(settings: Settings, day: dt.date) -> Path:
-    return Path(settings.landing_root) / "events" / f"date={day.isoformat()}"
+    return events_root(settings) / f"date={day.isoformat()}"
+
+
+def landing_days(settings: Settings) -> list[dt.date]:
+    """Every day that has a landing folder, oldest first."""
+    root = events_root(settings)
+    if not root.is_dir():
+        return []
+    days = (DAY_FOLDER.match(p.name) for p in root.iterdir() if p.is_dir())
+    return sorted(dt.date.fromisoformat(m.group(1)) for m in days if m)
 
 
 def landing_files(settings: Settings, day: dt.date) -> list[LandingFile]:

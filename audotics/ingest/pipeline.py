@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-from pathlib import Path
 
 from audotics.ingest import bronze, catalog, refine, runs
 from audotics.settings import Settings
 from expectations.validation import build_data_docs
 
 log = logging.getLogger(__name__)
-DAY_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-
-
-def landing_days(settings: Settings) -> list[dt.date]:
-    """Every day that has a landing folder, oldest first."""
-    root = Path(settings.landing_root) / "events"
-    if not root.is_dir():
-        return []
-    days = (DAY_FOLDER.match(p.name) for p in root.iterdir() if p.is_dir())
-    return sorted(dt.date.fromisoformat(m.group(1)) for m in days if m)
 
 
 def ingest_day(settings: Settings, day: dt.date, run_id: str) -> dict:
