@@ -7,6 +7,9 @@ UV_VERSION := 0.13.8
 VENV := .venv
 BIN := $(VENV)/bin
 STATE := .audotics
+# The dbt graph the warehouse DAG renders (see the target below) and what it is built from.
+DBT_MANIFEST := dbt/target/manifest.json
+DBT_SOURCES := $(shell find dbt \( -path dbt/target -o -path dbt/logs \) -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
 # Airflow reads its configuration from the environment; keep it inside the project.
 export AIRFLOW_HOME := $(CURDIR)/$(STATE)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
@@ -18,13 +21,13 @@ export DBT_PROFILES_DIR := $(CURDIR)/dbt
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 
-.PHONY: help setup check-java check-chromium dashboards dbt-build test lint format run services-up services-down airflow api \
+.PHONY: help setup check-java check-chromium dashboards dbt-build test test-unit lint format run services-up services-down airflow api \
         dbt-build dashboards bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-setup: check-java check-chromium $(VENV)/.installed $(STATE)/.airflow-db ## create .venv, install pinned deps, prepare local state (idempotent)
+setup: check-java check-chromium $(VENV)/.installed $(STATE)/.airflow-db $(DBT_MANIFEST) ## create .venv, install pinned deps, prepare local state (idempotent)
 	@echo "setup complete: run 'make test', then 'make run'"
 
 check-java:
@@ -56,6 +59,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
 	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet --no-deps -e .
 	@touch $@
 
+# The warehouse DAG reads the dbt graph from this manifest, so parsing it runs no dbt. `dbt parse`
+# needs the profile (its defaults) but no database connection. Rebuilt when a dbt file changes.
+$(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+	$(BIN)/dbt parse --quiet --project-dir dbt --profiles-dir dbt --target-path target
+	@touch $@
+
 $(STATE)/.airflow-db: $(VENV)/.installed
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || { tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
@@ -68,11 +77,17 @@ lock: | $(BIN)/uv ## re-resolve requirements.lock from pyproject.toml
 test: ## run the whole test suite against real PostgreSQL, Redis, Spark, Delta and Airflow
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/pytest
 
-lint: ## ruff and sqlfluff
+test-unit: ## only the fast pure tests (no PostgreSQL, Redis, Spark or Airflow): seconds
+	$(BIN)/pytest -m "not integration"
+
+# lint-imports checks the one-way architecture ([tool.importlinter] in pyproject.toml).
+lint: ## ruff, the import contracts and sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/sqlfluff lint dbt/models dbt/tests
 
 format: ## apply ruff fixes and formatting

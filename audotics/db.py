@@ -1,11 +1,12 @@
-"""PostgreSQL connections from the settings: SQLAlchemy for pandas and dbt-style work, psycopg
-for bulk COPY."""
+"""Connections to the platform's servers from the settings: PostgreSQL through SQLAlchemy (pandas,
+dbt-style work) and psycopg (bulk COPY), and Redis."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import psycopg
+import redis
 
 from audotics.settings import Settings
 
@@ -26,3 +27,8 @@ def libpq_url(settings: Settings) -> str:
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
     return psycopg.connect(libpq_url(settings), autocommit=autocommit)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """The platform's Redis (online features, published recommendations), from the settings."""
+    return redis.Redis.from_url(settings.redis_dsn, socket_connect_timeout=5, socket_timeout=60)

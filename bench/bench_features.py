@@ -27,18 +27,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audotics import lake
+from audotics.db import redis_client
+from audotics.lake import tables
 from audotics.services import EmbeddedRedis, free_port
 from audotics.settings import Settings
 from audotics.spark import spark_session
-from feature_store.definitions import FEATURE_VIEWS
-from feature_store.online import (
-    bucket_count,
-    bucketed_vectors,
-    latest_as_of_date,
-    read_snapshot,
-    redis_client,
-    write_version,
-)
+from feature_store.offline import read_snapshot
+from feature_store.online import ONLINE_VIEWS, bucket_count, bucketed_vectors, write_version
 from spark_jobs.features.job import run
 
 AS_OF = dt.date(2026, 11, 10)
@@ -99,7 +94,7 @@ def scd2(count: int, created: dt.datetime) -> dict[str, pa.Array]:
     }
 
 
-def catalog(rng: np.random.Generator, users: int, tracks: int) -> dict[str, pa.Table]:
+def catalog(rng: np.random.Generator, users: int, tracks: int) -> dict[tables.Table, pa.Table]:
     created = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     user_table = pa.table(
         {
@@ -128,18 +123,15 @@ def catalog(rng: np.random.Generator, users: int, tracks: int) -> dict[str, pa.T
             **scd2(tracks, created),
         }
     )
-    return {"users": user_table, "tracks": track_table}
+    return {tables.SILVER_USERS: user_table, tables.SILVER_TRACKS: track_table}
 
 
 def make_lake(root: Path, events: int, users: int, tracks: int, seed: int) -> Settings:
     settings = Settings(_env_file=None, home=root, redis_port=free_port())  # type: ignore[call-arg]
     rng = np.random.default_rng(seed)
-    lake.write_arrow(
-        settings, "silver", "events", events_table(rng, events, users, tracks),
-        partition_by=["event_date"],
-    )  # fmt: skip
+    lake.write_arrow(settings, tables.SILVER_EVENTS, events_table(rng, events, users, tracks))
     for table, data in catalog(rng, users, tracks).items():
-        lake.write_arrow(settings, "silver", table, data)
+        lake.write_arrow(settings, table, data)
     return settings
 
 
@@ -152,8 +144,8 @@ def build_seconds(spark, settings: Settings) -> tuple[float, dict[str, int]]:
 def materialize_figures(settings: Settings, client) -> list[dict]:
     """Per view: encode (Arrow -> JSON, grouped by bucket) and write (Redis) times, apart."""
     figures = []
-    for view in FEATURE_VIEWS.values():
-        table = read_snapshot(settings, view, latest_as_of_date(settings, view))
+    for view in ONLINE_VIEWS.values():
+        table = read_snapshot(settings, view).rows
         buckets = bucket_count(table.num_rows)
         started = time.perf_counter()
         groups = list(bucketed_vectors(table, view, buckets))

@@ -48,7 +48,7 @@ def world_settings(base: dict, events: int) -> Settings:
 def generate(base: dict, events: int) -> dict:
     """In a fresh process: generate and report the manifest's figures and this process's peak
     resident memory."""
-    from audotics.world import generate_world
+    from demo.world import generate_world
 
     cpu_started = time.process_time()
     manifest = generate_world(world_settings(base, events), force=True, progress=False)
@@ -66,7 +66,7 @@ def generate(base: dict, events: int) -> dict:
 def gzip_reference_seconds(events_root: Path, total_bytes: int) -> tuple[float, float]:
     """Wall and CPU seconds to gzip `total_bytes` of the generated JSON lines on one core: a
     sample of them is decompressed first, then compressed again and again up to the total."""
-    from audotics.world.landing import GZIP_LEVEL
+    from demo.world.landing import GZIP_LEVEL
 
     sample = bytearray()
     for path in sorted(events_root.rglob("*.jsonl.gz"), key=lambda p: -p.stat().st_size):

@@ -35,6 +35,8 @@ import pyarrow as pa
 import redis
 
 from audotics import lake
+from audotics.lake import tables
+from audotics.lake.tables import Table
 from audotics.services import EmbeddedRedis, free_port
 from audotics.settings import Settings
 from serving import keys
@@ -93,41 +95,44 @@ def write_lake(settings: Settings, users: int, tracks: int, list_length: int) ->
     user_ids = np.array([f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(users)])
     track_ids = np.array([f"{i:08x}-1111-4000-8000-{i:012x}" for i in range(tracks)])
     artist_ids = np.array([f"{i:08x}-2222-4000-8000-{i:012x}" for i in range(tracks // 10)])
-    current = {"valid_from": pa.array([NOW] * tracks), "is_current": pa.array([True] * tracks)}
-    lake.write_arrow(settings, "silver", "tracks", pa.table({
+    write(settings, tables.SILVER_TRACKS, {
         "track_id": track_ids, "title": [f"Track number {i}" for i in range(tracks)],
-        "artist_id": artist_ids[np.arange(tracks) % len(artist_ids)], **current,
-    }), mode="overwrite")  # fmt: skip
-    lake.write_arrow(settings, "silver", "artists", pa.table({
+        "artist_id": artist_ids[np.arange(tracks) % len(artist_ids)],
+        "valid_from": [NOW] * tracks, "is_current": [True] * tracks,
+    })  # fmt: skip
+    write(settings, tables.SILVER_ARTISTS, {
         "artist_id": artist_ids, "name": [f"Artist {i}" for i in range(len(artist_ids))],
-        "valid_from": pa.array([NOW] * len(artist_ids)),
-        "is_current": pa.array([True] * len(artist_ids)),
-    }), mode="overwrite")  # fmt: skip
+        "valid_from": [NOW] * len(artist_ids), "is_current": [True] * len(artist_ids),
+    })  # fmt: skip
     for version in VERSIONS:
         picks = rng.integers(0, tracks, size=(users, list_length))
         ranks = np.tile(np.arange(1, list_length + 1, dtype=np.int32), users)
-        write_gold(settings, "recommendations", version, {
-            "user_id": np.repeat(user_ids, list_length), "rank": ranks,
-            "track_id": track_ids[picks.ravel()], "score": 1.0 / ranks,
-            "source": pa.array(["model"] * (users * list_length)),
-        })  # fmt: skip
+        write(settings, tables.RECOMMENDATIONS, {
+            "model_version": [version] * len(ranks), "user_id": np.repeat(user_ids, list_length),
+            "rank": ranks, "track_id": track_ids[picks.ravel()], "score": 1.0 / ranks,
+            "source": ["model"] * len(ranks),
+        }, predicate=f"model_version = '{version}'")  # fmt: skip
         similar = rng.integers(0, tracks, size=(tracks, 20))
         similar_ranks = np.tile(np.arange(1, 21, dtype=np.int32), tracks)
-        write_gold(settings, "similar_tracks", version, {
-            "track_id": np.repeat(track_ids, 20), "rank": similar_ranks,
-            "similar_track_id": track_ids[similar.ravel()], "score": 1.0 / similar_ranks,
-        })  # fmt: skip
-    lake.write_arrow(settings, "models", "registry", pa.Table.from_pylist([
-        {"model_version": VERSIONS[0], "status": "published", "status_changed_at": NOW},
-    ]), mode="overwrite")  # fmt: skip
+        write(settings, tables.SIMILAR_TRACKS, {
+            "model_version": [version] * len(similar_ranks), "track_id": np.repeat(track_ids, 20),
+            "rank": similar_ranks, "similar_track_id": track_ids[similar.ravel()],
+            "score": 1.0 / similar_ranks,
+        }, predicate=f"model_version = '{version}'")  # fmt: skip
+    write(settings, tables.MODEL_REGISTRY, {
+        "model_version": [VERSIONS[0]], "status": ["published"], "status_changed_at": [NOW],
+    })  # fmt: skip
 
 
-def write_gold(settings: Settings, table: str, version: str, columns: dict) -> None:
-    rows = pa.table({"model_version": pa.array([version] * len(columns["rank"])), **columns})
-    lake.write_arrow(
-        settings, "gold", table, rows, mode="overwrite", partition_by=["model_version"],
-        predicate=f"model_version = '{version}'",
-    )  # fmt: skip
+def write(settings: Settings, table: Table, columns: dict, predicate: str | None = None) -> None:
+    """Overwrite `table` (or the rows `predicate` matches) with `columns`, in the catalog's
+    schema: the columns not given are null."""
+    rows = len(next(iter(columns.values())))
+    data = pa.table(
+        {f.name: columns.get(f.name, pa.nulls(rows, f.type)) for f in table.schema},
+        schema=table.schema,
+    )
+    lake.write_arrow(settings, table, data, mode="overwrite", predicate=predicate)
 
 
 # --- publishing -------------------------------------------------------------------------------
@@ -181,7 +186,7 @@ def api_table(
     url = f"http://127.0.0.1:{settings.api_port}"
     cores = os.cpu_count() or 1
     server = subprocess.Popen(
-        [sys.executable, "-m", "audotics.cli", "serve"], env=env,
+        [sys.executable, "-m", "orchestration.cli", "serve"], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -33,10 +33,10 @@ import psutil
 from implicit.cpu.als import AlternatingLeastSquares
 
 from audotics.settings import get_settings
+from demo.synthetic import clustered_interactions
 from spark_jobs.recommender.data import Interactions
 from spark_jobs.recommender.engines import ALSParams
 from spark_jobs.recommender.engines.implicit_als import ImplicitALS
-from spark_jobs.recommender.synthetic import clustered_interactions
 from spark_jobs.recommender.weighting import confidence
 
 PARAMS = ALSParams(factors=64, regularization=1.0, alpha=5.0, iterations=15, weighting="none")

@@ -1,16 +1,18 @@
 """
 ### build_features
 
-Runs when `ingest_events` has refreshed silver events, users and tracks (asset schedule).
+Runs when `ingest_events` has refreshed silver events, users and tracks (asset schedule, from
+the `features` stage of `orchestration.stages`).
 
 1. `as_of_date`: the snapshot date D: the `as_of` param if given (manual runs, backfills),
    else the last day complete in every triggering input (the day before the earliest of their
    newest data-interval ends), else the day before the run.
 2. `build_features`: `spark-submit spark_jobs/build_features.py --as-of D` through the Spark
    provider (connection `spark_default`, e.g. `AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type":
-   "spark", "host": "local[*]"}'`), with this venv's `spark-submit`. Replaces the `as_of_date = D`
-   partition of features/user_features, features/track_features and features/interactions.
-3. `materialize`: the newest offline snapshot of each feature view -> the Redis online store.
+   "spark", "host": "local[*]"}'`), with this venv's `spark-submit` and the driver memory of
+   the settings (read when the task runs). Replaces the `as_of_date = D` partition of
+   features/user_features, features/track_features and features/interactions.
+3. `materialize`: snapshot D of each feature view -> the Redis online store.
 
 Logic lives in `spark_jobs.features` and `feature_store`; this file only orchestrates.
 """
@@ -23,14 +25,17 @@ from pathlib import Path
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, dag, task
 
-from audotics.assets import lake_asset
-from audotics.orchestration import DEFAULT_ARGS, START_DATE, as_of_param
-from audotics.settings import get_settings
+from orchestration.airflow_support import (
+    DEFAULT_ARGS,
+    MACROS,
+    START_DATE,
+    as_of_date,
+    as_of_param,
+    outlets,
+    schedule,
+)
+from orchestration.stages import FEATURES
 
-SILVER_INPUTS = [lake_asset("silver", table) for table in ("events", "users", "tracks")]
-FEATURE_TABLES = [
-    lake_asset("features", table) for table in ("user_features", "track_features", "interactions")
-]
 ONLINE_FEATURES = Asset(
     name="online/features", uri="audotics://redis/features", group="feature_store"
 )
@@ -41,12 +46,13 @@ SPARK_SUBMIT = str(Path(PYTHON).with_name("spark-submit"))
 
 
 @dag(
-    dag_id="build_features",
-    schedule=SILVER_INPUTS,
+    dag_id=FEATURES.dag_id,
+    schedule=schedule(FEATURES),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    user_defined_macros=MACROS,
     params={
         "as_of": as_of_param("Snapshot date YYYY-MM-DD; empty: derived from the triggering data.")
     },
@@ -54,31 +60,15 @@ SPARK_SUBMIT = str(Path(PYTHON).with_name("spark-submit"))
     tags=["features", "spark", "feature-store"],
 )
 def build_features():
-    @task
-    def as_of_date(params=None, data_interval_end=None, triggering_asset_events=None, dag_run=None):
+    @task(outlets=[ONLINE_FEATURES])
+    def materialize(as_of: str) -> list[dict[str, str | int | float]]:
         import datetime as dt
 
-        from spark_jobs.features.snapshot import snapshot_date_for
+        from audotics.settings import get_settings
+        from feature_store.online import materialize as materialize_snapshot
 
-        if params and params.get("as_of"):
-            return dt.date.fromisoformat(params["as_of"]).isoformat()
-        if data_interval_end:  # a run with a data interval (manual with a date, `dags test`)
-            ends = {"run": [data_interval_end]}
-        else:
-            ends = {
-                asset.name: [
-                    event.source_dag_run.data_interval_end if event.source_dag_run else None
-                    for event in events
-                ]
-                for asset, events in (triggering_asset_events or {}).items()
-            }
-        return snapshot_date_for(ends, fallback=dag_run.run_after).isoformat()
-
-    @task(outlets=[ONLINE_FEATURES])
-    def materialize() -> list[dict[str, str | int | float]]:
-        from feature_store.online import materialize as materialize_newest
-
-        return [m.summary() for m in materialize_newest(get_settings())]
+        snapshot = dt.date.fromisoformat(as_of)  # the one just built, not the newest there is
+        return [m.summary() for m in materialize_snapshot(get_settings(), as_of=snapshot)]
 
     as_of = as_of_date()
     build = SparkSubmitOperator(
@@ -88,11 +78,13 @@ def build_features():
         application_args=["--as-of", as_of, "--run-id", "{{ run_id }}"],
         name="build_features",
         spark_binary=SPARK_SUBMIT,
-        driver_memory=get_settings().spark_driver_memory,
+        # Templated: rendered on the worker when the task runs (spark-submit reads it before
+        # the driver JVM starts, like --driver-memory).
+        conf={"spark.driver.memory": "{{ setting('spark_driver_memory') }}"},
         env_vars={"PYSPARK_PYTHON": PYTHON, "PYSPARK_DRIVER_PYTHON": PYTHON},
-        outlets=FEATURE_TABLES,
+        outlets=outlets(FEATURES, *FEATURES.writes),
     )
-    build >> materialize()
+    build >> materialize(as_of)
 
 
 build_features()

@@ -14,7 +14,7 @@ scheduled runs is the start of the daily data interval `[day, day + 1)`; so
 5. `data_docs`: render the GX Data Docs.
 
 Every task replaces exactly its interval's slice, so reruns and backfills are idempotent.
-Logic lives in `audotics.ingest`; this file only orchestrates.
+Logic lives in `ingestion`; this file only orchestrates.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
-from audotics.assets import lake_asset
-from audotics.orchestration import DEFAULT_ARGS, START_DATE, daily
-
-CATALOG_TABLES = ("users", "artists", "tracks", "playlists", "playlist_tracks")
+from audotics.lake import tables
+from orchestration.airflow_support import DEFAULT_ARGS, START_DATE, daily, outlets
+from orchestration.stages import INGEST
 
 
 def _day(logical_date: dt.datetime) -> dt.date:
@@ -34,7 +33,7 @@ def _day(logical_date: dt.datetime) -> dt.date:
 
 
 @dag(
-    dag_id="ingest_events",
+    dag_id=INGEST.dag_id,
     schedule=daily(),
     start_date=START_DATE,
     catchup=False,
@@ -44,17 +43,17 @@ def _day(logical_date: dt.datetime) -> dt.date:
     tags=["ingestion", "lake", "quality"],
 )
 def ingest_events():
-    @task(outlets=[lake_asset("silver", table) for table in CATALOG_TABLES])
+    @task(outlets=outlets(INGEST, *tables.SCD2_TABLES))
     def extract_catalog(run_id: str | None = None) -> dict[str, int]:
-        from audotics.ingest.catalog import extract_catalog as extract
         from audotics.settings import get_settings
+        from ingestion.catalog_extract import extract_catalog as extract
 
         return extract(get_settings(), run_id)
 
-    @task
+    @task(outlets=outlets(INGEST, tables.BRONZE_EVENTS))
     def land_bronze(logical_date=None, run_id: str | None = None) -> dict:
-        from audotics.ingest.bronze import land_bronze as land
         from audotics.settings import get_settings
+        from ingestion.bronze import land_bronze as land
 
         started_at = dt.datetime.now(dt.UTC).isoformat()
         return {"rows": land(get_settings(), _day(logical_date), run_id), "started_at": started_at}
@@ -63,21 +62,17 @@ def ingest_events():
     def refine_events(logical_date=None, run_id: str | None = None) -> dict:
         from dataclasses import asdict
 
-        from audotics.ingest.refine import refine_day
         from audotics.settings import get_settings
+        from ingestion.refine import refine_day
 
         return asdict(refine_day(get_settings(), _day(logical_date), run_id))
 
     @task(
-        outlets=[
-            lake_asset("silver", "events"),
-            lake_asset("quarantine", "events"),
-            lake_asset("ops", "ingest_runs"),
-        ]
+        outlets=outlets(INGEST, tables.SILVER_EVENTS, tables.QUARANTINE_EVENTS, tables.INGEST_RUNS)
     )
     def reconcile(landed: dict, refined: dict, logical_date=None, run_id=None) -> dict:
-        from audotics.ingest.runs import reconcile as record
         from audotics.settings import get_settings
+        from ingestion.runs import reconcile as record
 
         row = record(
             get_settings(),

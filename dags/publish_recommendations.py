@@ -1,17 +1,18 @@
 """Publish the registry's published model into Redis whenever training has updated both gold
-tables it serves. Thin: the work is `serving.publish.publish_recommendations`."""
+tables it serves (the `publish` stage of `orchestration.stages`). Thin: the work is
+`serving.publish.publish_recommendations`."""
 
 from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from audotics.assets import lake_asset
-from audotics.orchestration import DEFAULT_ARGS, START_DATE
+from orchestration.airflow_support import DEFAULT_ARGS, START_DATE, schedule
+from orchestration.stages import PUBLISH
 
 
 @dag(
-    dag_id="publish_recommendations",
-    schedule=[lake_asset("gold", "recommendations"), lake_asset("gold", "similar_tracks")],
+    dag_id=PUBLISH.dag_id,
+    schedule=schedule(PUBLISH),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,  # publishes take a Redis lock; queue runs rather than fail them

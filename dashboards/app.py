@@ -7,8 +7,8 @@ import streamlit as st
 
 from dashboards.data_quality.page import render as data_quality
 from dashboards.listening.page import render as listening
+from dashboards.queries import WarehouseNotReady
 from dashboards.recommendations.page import render as recommendations
-from dashboards.warehouse import WarehouseNotReady
 
 st.set_page_config(page_title="Audotics dashboards", page_icon="🎧", layout="wide")
 

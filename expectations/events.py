@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
+from audotics.identifiers import UUID_PATTERN
+from audotics.lake import tables
 from audotics.settings import Settings
 from audotics.vocabulary import CONTEXTS, DEVICES, EVENT_TYPES
 from expectations.validation import Suite
 
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-SILVER_COLUMNS = [
-    "event_id", "event_type", "user_id", "track_id", "ts", "ms_played", "context",
-    "playlist_id", "model_version", "device", "country", "ingested_at", "run_id",
-    "landing_date", "event_date",
-]  # fmt: skip
+SILVER_COLUMNS = tables.SILVER_EVENTS.schema.names
+SILVER_REQUIRED = [field.name for field in tables.SILVER_EVENTS.schema if not field.nullable]
+(SILVER_KEY,) = tables.SILVER_EVENTS.keys  # one column: checked with a column expectation
 
 
 def conformance(settings: Settings) -> Suite:
@@ -23,7 +22,7 @@ def conformance(settings: Settings) -> Suite:
     launch = f"{settings.service_launch_date.isoformat()}T00:00:00+00:00"
     return Suite(
         name="events.conformance",
-        table="bronze/events",
+        table=tables.BRONZE_EVENTS.path,
         description="Row-level rules; failing rows go to quarantine/events with the reason.",
         expectations=(
             gxe.ExpectColumnValuesToBeInSet(
@@ -77,7 +76,7 @@ def silver_batch() -> Suite:
     """The batch about to be committed to silver/events: any failure stops the stage."""
     return Suite(
         name="events.silver_batch",
-        table="silver/events",
+        table=tables.SILVER_EVENTS.path,
         description="Gate before the silver commit: schema, keys, uniqueness, vocabularies.",
         expectations=(
             gxe.ExpectTableColumnsToMatchOrderedList(
@@ -85,10 +84,9 @@ def silver_batch() -> Suite:
             ),
             *(
                 gxe.ExpectColumnValuesToNotBeNull(column=column, meta={"critical": True})
-                for column in ("event_id", "event_type", "user_id", "track_id", "ts",
-                               "ms_played", "event_date")
+                for column in SILVER_REQUIRED
             ),
-            gxe.ExpectColumnValuesToBeUnique(column="event_id", meta={"critical": True}),
+            gxe.ExpectColumnValuesToBeUnique(column=SILVER_KEY, meta={"critical": True}),
             gxe.ExpectColumnValuesToBeInSet(
                 column="event_type", value_set=list(EVENT_TYPES), meta={"critical": True}
             ),
@@ -100,9 +98,9 @@ def silver_unique() -> Suite:
     """event_id is unique across silver (checked over the partitions a run can touch)."""
     return Suite(
         name="events.silver_unique",
-        table="silver/events",
+        table=tables.SILVER_EVENTS.path,
         description="Gate after the silver commit: no event_id twice, across runs.",
         expectations=(
-            gxe.ExpectColumnValuesToBeUnique(column="event_id", meta={"critical": True}),
+            gxe.ExpectColumnValuesToBeUnique(column=SILVER_KEY, meta={"critical": True}),
         ),
     )

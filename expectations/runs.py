@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
+from audotics.lake import tables
 from expectations.validation import Suite
 
 
 def reconciliation() -> Suite:
     return Suite(
         name="ingest_runs.reconciliation",
-        table="ops/ingest_runs",
+        table=tables.INGEST_RUNS.path,
         description="input_records = bronze_rows = silver_rows + quarantine_rows + duplicate_rows",
         expectations=(
             gxe.ExpectColumnPairValuesToBeEqual(

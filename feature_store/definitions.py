@@ -1,12 +1,14 @@
-"""Every feature, declared as code: the offline tables' columns, the online vectors and the
-README's feature table all come from here. Windows end at the snapshot date D inclusive: the
-7-day window holds the events of days D-6 .. D (UTC), never an event at or after D+1 00:00."""
+"""Every feature, declared as code: the offline tables' columns, the online vectors, the
+features the recommender reads (its feature service) and the README's feature tables all come
+from here. Windows end at the snapshot date D inclusive: the 7-day window holds the events of
+days D-6 .. D (UTC), never an event at or after D+1 00:00."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from feature_store.model import Dtype, Entity, Feature, FeatureView
+from audotics.lake import tables
+from feature_store.model import Dtype, Entity, Feature, FeatureService, FeatureView
 
 OWNER = "data-platform"
 SOURCE_JOB = "spark_jobs/build_features.py"
@@ -39,7 +41,8 @@ AUDIO_FEATURES = (
 
 USER_FEATURES = FeatureView(
     name="user_features",
-    entity=USER,
+    entities=(USER,),
+    table=tables.USER_FEATURES,
     owner=OWNER,
     source_job=SOURCE_JOB,
     ttl=dt.timedelta(days=2),
@@ -109,7 +112,8 @@ USER_FEATURES = FeatureView(
 
 TRACK_FEATURES = FeatureView(
     name="track_features",
-    entity=TRACK,
+    entities=(TRACK,),
+    table=tables.TRACK_FEATURES,
     owner=OWNER,
     source_job=SOURCE_JOB,
     ttl=dt.timedelta(days=2),
@@ -160,6 +164,44 @@ TRACK_FEATURES = FeatureView(
     ),
 )
 
+INTERACTIONS = FeatureView(
+    name="interactions",
+    entities=(USER, TRACK),
+    table=tables.INTERACTIONS,  # its catalog entry declares the schema too: they must agree
+    owner=OWNER,
+    source_job=SOURCE_JOB,
+    ttl=dt.timedelta(days=2),
+    description="Implicit-feedback evidence of every user x track pair with positive "
+    "confidence: the ALS training input.",
+    # A training input, not a serving one: millions of pairs no app looks up one by one.
+    online=False,
+    features=(
+        Feature(
+            "confidence",
+            Dtype.FLOAT64,
+            "Play, completion, like and playlist-add evidence minus skips, weighted by the "
+            "AUDOTICS_CONFIDENCE_* settings over the AUDOTICS_INTERACTIONS_LOOKBACK_DAYS days "
+            "up to D; always > 0.",
+        ),
+        Feature("plays", Dtype.INT64, "`play` events of the pair in the lookback."),
+        Feature("skips", Dtype.INT64, "`skip` events of the pair in the lookback."),
+        Feature("likes", Dtype.INT64, "`like` events of the pair in the lookback."),
+        Feature("playlist_adds", Dtype.INT64, "`playlist_add` events of the pair in the lookback."),
+        Feature("last_ts", Dtype.TIMESTAMP, "Time of the pair's latest event in the lookback."),
+    ),
+)
+
 FEATURE_VIEWS: dict[str, FeatureView] = {
-    view.name: view for view in (USER_FEATURES, TRACK_FEATURES)
+    view.name: view for view in (USER_FEATURES, TRACK_FEATURES, INTERACTIONS)
 }
+
+ALS_RECOMMENDER = FeatureService(
+    name="als_recommender",
+    description="What ALS training and its batch lists read: the interactions it factorizes, "
+    "and the audio features that place new tracks (no interactions yet) in users' lists.",
+    projections=(
+        INTERACTIONS.select("confidence", "last_ts"),
+        TRACK_FEATURES.select(*AUDIO_FEATURES),
+    ),
+)
+FEATURE_SERVICES: dict[str, FeatureService] = {ALS_RECOMMENDER.name: ALS_RECOMMENDER}

@@ -1,4 +1,5 @@
-"""The online store: the newest feature vector of every entity in Redis.
+"""The online store: the feature vectors of one snapshot (by default the newest) of every online
+view, in Redis, for apps to look up by entity id (`get_online_features`).
 
 Layout (P = settings.feature_store_prefix, V = view name, e.g. `fs:user_features:...`):
 
@@ -34,16 +35,17 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.dataset as ds
 import redis
 
-from audotics import lake
+from audotics.db import redis_client
 from audotics.settings import Settings, get_settings
 from feature_store.definitions import FEATURE_VIEWS
-from feature_store.model import OFFLINE_LAYER, FeatureStoreError, FeatureView, resolve_refs
+from feature_store.model import FeatureStoreError, FeatureView, resolve_refs
 
 MAX_READ_ATTEMPTS = 20
 ENTITIES_PER_BUCKET = 512
+# The views served online; the others (training inputs) stay in the offline store.
+ONLINE_VIEWS: dict[str, FeatureView] = {n: v for n, v in FEATURE_VIEWS.items() if v.online}
 
 
 def pointer_key(prefix: str, view: FeatureView) -> str:
@@ -60,10 +62,6 @@ def bucket_key(prefix: str, view: FeatureView, version: str, bucket: int) -> str
 
 def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_dsn)
 
 
 @dataclass(frozen=True)
@@ -85,28 +83,6 @@ class Materialization:
             "seconds": round(self.seconds, 3),
             "replaced_version": self.replaced_version or "",
         }
-
-
-def latest_as_of_date(settings: Settings, view: FeatureView) -> dt.date:
-    partitions = lake.open_table(settings, OFFLINE_LAYER, view.table).partitions()
-    if not partitions:
-        raise FeatureStoreError(
-            f"{OFFLINE_LAYER}/{view.table} has no snapshot yet: run `features build`"
-        )
-    return max(dt.date.fromisoformat(p["as_of_date"]) for p in partitions)
-
-
-def read_snapshot(settings: Settings, view: FeatureView, as_of: dt.date) -> pa.Table:
-    """The offline rows of one as_of_date."""
-    table = lake.read_arrow(
-        settings,
-        OFFLINE_LAYER,
-        view.table,
-        filter=ds.field("as_of_date") == pa.scalar(as_of, pa.date32()),
-    )
-    if table.num_rows == 0:
-        raise FeatureStoreError(f"{OFFLINE_LAYER}/{view.table} has no rows as of {as_of}")
-    return table
 
 
 def encoded_vectors(table: pa.Table, view: FeatureView) -> Iterator[tuple[str, bytes]]:
@@ -198,20 +174,25 @@ def materialize(
     as_of: dt.date | None = None,
     client: redis.Redis | None = None,
 ) -> list[Materialization]:
-    """Copy a snapshot (default: each view's newest as_of_date) of each view (default: all)
-    from the offline store to the online store."""
-    unknown = sorted(set(view_names or ()) - set(FEATURE_VIEWS))
+    """Copy the snapshot as of `as_of` (default: each view's newest) of each online view
+    (default: all) from the offline store to the online store."""
+    # Imported here: the offline store brings Spark along, which readers of this module
+    # (get_online_features in an app) never need.
+    from feature_store.offline import read_snapshot
+
+    unknown = sorted(set(view_names or ()) - set(ONLINE_VIEWS))
     if unknown:
-        raise FeatureStoreError(f"unknown feature views {unknown}; known: {sorted(FEATURE_VIEWS)}")
+        raise FeatureStoreError(
+            f"no online feature views {unknown}; online: {sorted(ONLINE_VIEWS)}"
+        )
     client = client or redis_client(settings)
     results = []
-    for name in view_names or FEATURE_VIEWS:
-        view = FEATURE_VIEWS[name]
-        snapshot_date = as_of or latest_as_of_date(settings, view)
-        table = read_snapshot(settings, view, snapshot_date)
-        buckets = bucket_count(table.num_rows)
-        groups = bucketed_vectors(table, view, buckets)
-        results.append(write_version(client, settings, view, snapshot_date, buckets, groups))
+    for name in view_names or ONLINE_VIEWS:
+        view = ONLINE_VIEWS[name]
+        snapshot = read_snapshot(settings, view, as_of)
+        buckets = bucket_count(snapshot.rows.num_rows)
+        groups = bucketed_vectors(snapshot.rows, view, buckets)
+        results.append(write_version(client, settings, view, snapshot.as_of, buckets, groups))
     return results
 
 
@@ -229,7 +210,7 @@ def get_online_features(
     the order of `entity_ids`; a value is None when the entity has no live vector (unknown, not
     materialized, or expired). Lists and maps come back as Python lists and dicts.
     """
-    refs = resolve_refs(FEATURE_VIEWS, feature_names, single_entity=True)
+    refs = resolve_refs(ONLINE_VIEWS, feature_names, single_entity=True)
     ids = list(dict.fromkeys(entity_ids))
     if not ids:
         return {}
@@ -293,7 +274,7 @@ def erase_entities(settings: Settings, entity: str, entity_ids: Sequence[str]) -
     how many vectors were removed. The offline rows are the lake's to delete."""
     client = redis_client(settings)
     prefix, removed = settings.feature_store_prefix, 0
-    for view in FEATURE_VIEWS.values():
+    for view in ONLINE_VIEWS.values():
         if view.entity.name != entity:
             continue
         version = _text(client.get(pointer_key(prefix, view)))

@@ -1,1 +1,2 @@
-"""Serving: publish model versions from the lake into Redis, and the read API over Redis."""
+"""Serving: publish model versions from the lake into Redis (`publish`, reading with `lake_rows`,
+loading with `bulk_load`), the read API over Redis (`api`), and GDPR erasure (`erasure`)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 
 from audotics.errors import AudoticsError
+from audotics.identifiers import is_uuid
 from audotics.settings import Settings, get_settings
 from serving import keys
 from serving.metrics import UNMATCHED, RequestMetrics
@@ -78,9 +78,6 @@ return {'missing', version}
 """
 )
 
-UUID_PATTERN = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 EXAMPLE_UUID = "123e4567-e89b-12d3-a456-426614174000"
 NOT_PUBLISHED = "no model version is published in Redis yet: run `audotics publish`"
 ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}  # FastAPI's own errors
@@ -231,7 +228,7 @@ class ReadApi:
 
 def _uuid(name: str, raw: bytes) -> str:
     text = unquote(raw.decode("latin-1")) if b"%" in raw else raw.decode("latin-1")
-    if not UUID_PATTERN.fullmatch(text):
+    if not is_uuid(text):
         raise HttpError(422, "invalid_parameter",
                         f"{name} must be a UUID such as {EXAMPLE_UUID}; got {text[:80]!r}",
                         parameter=name)  # fmt: skip

@@ -14,25 +14,10 @@ import pytest
 import redis
 
 from audotics import services
-from audotics.services import free_port
 from audotics.settings import Settings
+from tests.support import REPO, environment_for, isolated_settings
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-REPO = Path(__file__).resolve().parents[1]
-
-
-def isolated_settings(home: Path, **overrides: object) -> Settings:
-    """Settings of an isolated platform instance: its own state folder and free ports."""
-    values: dict[str, object] = dict(
-        home=home,
-        postgres_port=free_port(),
-        redis_port=free_port(),
-        spark_master="local[2]",
-        spark_driver_memory="2g",
-        spark_shuffle_partitions=2,
-    )
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -103,25 +88,6 @@ def isolated_platform(running_services: Settings, tmp_path_factory: pytest.TempP
     return make
 
 
-def environment_for(settings: Settings) -> dict[str, str]:
-    """Environment for a subprocess (the CLI, `airflow dags test`) that targets `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDOTICS_")}
-    env.update(
-        AUDOTICS_HOME=str(settings.home),
-        AUDOTICS_SPARK_MASTER=settings.spark_master,
-        AUDOTICS_SPARK_DRIVER_MEMORY=settings.spark_driver_memory,
-        AUDOTICS_SPARK_SHUFFLE_PARTITIONS=str(settings.spark_shuffle_partitions),
-        OPENBLAS_NUM_THREADS="1",
-        PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-    )
-    for name in ("database_url", "redis_url"):
-        if getattr(settings, name):
-            env[f"AUDOTICS_{name.upper()}"] = getattr(settings, name)
-    env.setdefault("AUDOTICS_POSTGRES_PORT", str(settings.postgres_port))
-    env.setdefault("AUDOTICS_REDIS_PORT", str(settings.redis_port))
-    return env
-
-
 @pytest.fixture(scope="session")
 def env_for():
     """Factory: the environment of a subprocess (CLI, `airflow dags test`) for some settings."""
@@ -133,7 +99,7 @@ def airflow_home(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     """A migrated Airflow home (SQLite) for `airflow dags test`; returns its environment."""
     import subprocess
 
-    from audotics.airflow_local import airflow_env
+    from orchestration.airflow_local import airflow_env
 
     home = tmp_path_factory.mktemp("airflow-home")
     env = {k: v for k, v in airflow_env(settings).items() if k.startswith("AIRFLOW")}
@@ -143,3 +109,17 @@ def airflow_home(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
         env={**os.environ, **env}, check=True, capture_output=True,
     )  # fmt: skip
     return env
+
+
+# Tests that need a real server, Spark or Airflow: `pytest -m "not integration"` (make test-unit)
+# runs the fast pure tests alone; `make test` runs both.
+INTEGRATION_FIXTURES = frozenset(
+    {"running_services", "isolated_platform", "spark", "airflow_home", "settings_env", "env_for",
+     "make_settings"}
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

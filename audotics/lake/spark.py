@@ -44,7 +44,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from audotics.lake import (
+from audotics.lake.delta import (
     LakeError,
     WriteMode,
     commit_properties,
@@ -53,6 +53,7 @@ from audotics.lake import (
     open_table,
     table_uri,
 )
+from audotics.lake.tables import Table
 from audotics.settings import Settings
 
 # Reader features whose snapshots are plain Parquet files listed by the log: all this path can
@@ -115,8 +116,7 @@ def hadoop_path(uri: str) -> str:
 def read_table(
     spark: SparkSession,
     settings: Settings,
-    layer: str,
-    table: str,
+    table: Table,
     *,
     version: int | None = None,
     partition_filter: str | None = None,
@@ -127,16 +127,16 @@ def read_table(
     only the files of matching partitions are read. Filters applied to the returned DataFrame are
     correct too, but do not skip files (the partition values are joined in, not read from paths).
     """
-    uri = table_uri(settings, layer, table)
+    uri = table_uri(settings, table)
     if settings.spark_delta_native:
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        frame = _native(layer, table, lambda: reader.load(hadoop_path(uri)))
+        frame = _native(table, lambda: reader.load(hadoop_path(uri)))
         return frame.where(partition_filter) if partition_filter else frame
 
-    snapshot = open_table(settings, layer, table, version=version)
-    _refuse_unsupported(snapshot, layer, table, writing=False)
+    snapshot = open_table(settings, table, version=version)
+    _refuse_unsupported(snapshot, table, writing=False)
     schema = _spark_schema(snapshot)
     partition_columns = snapshot.metadata().partition_columns
     files = _active_files(snapshot)
@@ -146,7 +146,7 @@ def read_table(
                 spark,
                 files.select(partition_columns),
                 partition_filter,
-                f"partition_filter of {layer}/{table}",
+                f"partition_filter of {table}",
             )
         )
     if files.num_rows == 0:
@@ -181,7 +181,7 @@ def read_table(
     )
     # A file the lookup misses must fail the query, never yield rows with wrong partition values.
     unknown_file = F.raise_error(
-        F.concat(F.lit(f"{layer}/{table}: no partition values for file "), F.col(_FILE_KEY))
+        F.concat(F.lit(f"{table}: no partition values for file "), F.col(_FILE_KEY))
     )
     return rows.select(
         *(
@@ -199,34 +199,34 @@ def read_table(
 def write_table(
     df: DataFrame,
     settings: Settings,
-    layer: str,
-    table: str,
+    table: Table,
     *,
     mode: WriteMode = "append",
-    partition_by: Sequence[str] | None = None,
     predicate: str | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> int:
     """Write a DataFrame to a Delta table as one commit and return the version it created.
 
-    Creates the table on first write (schema and nullability from `df`, partitioned by
-    `partition_by`); after that `df` must have the table's columns and types and `partition_by`,
-    if given, must match. `mode="overwrite"` replaces the whole table, or with a `predicate` on
-    partition columns (`"as_of_date = '2026-11-03'"`) only the partitions it matches: `df` may
-    then only hold rows of those partitions, which makes the rerun of an interval idempotent.
+    Creates the table on first write (schema and nullability from `df`, partitioned as the
+    catalog declares); after that `df` must have the table's columns and types, and the
+    table's partitioning must be the catalog's. `mode="overwrite"` replaces the whole table,
+    or with a `predicate` on partition columns (`"as_of_date = '2026-11-03'"`) only the
+    partitions it matches: `df` may then only hold rows of those partitions, which makes the
+    rerun of an interval idempotent.
     """
+    partition_by = list(table.partition_by) or None
     if mode not in ("append", "overwrite"):
-        raise LakeError(f"write to {layer}/{table}: mode must be append or overwrite, not {mode}")
+        raise LakeError(f"write to {table}: mode must be append or overwrite, not {mode}")
     if predicate is not None and mode != "overwrite":
-        raise LakeError(f"write to {layer}/{table}: a predicate needs mode='overwrite'")
+        raise LakeError(f"write to {table}: a predicate needs mode='overwrite'")
     if settings.spark_delta_native:
-        return _write_native(df, settings, layer, table, mode, partition_by, predicate, metadata)
+        return _write_native(df, settings, table, mode, partition_by, predicate, metadata)
 
-    _require_microsecond_timestamps(df.sparkSession, layer, table)
-    current = open_table(settings, layer, table) if exists(settings, layer, table) else None
-    schema, partition_columns = _target_layout(df.schema, partition_by, current, layer, table)
-    staged = _stage(df.select(*schema.fieldNames()), settings, layer, table, partition_columns)
-    return _commit(df.sparkSession, settings, layer, table, staged, mode, predicate, metadata)
+    _require_microsecond_timestamps(df.sparkSession, table)
+    current = open_table(settings, table) if exists(settings, table) else None
+    schema, partition_columns = _target_layout(df.schema, partition_by, current, table)
+    staged = _stage(df.select(*schema.fieldNames()), settings, table, partition_columns)
+    return _commit(df.sparkSession, settings, table, staged, mode, predicate, metadata)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def _matching_rows(spark: SparkSession, rows: pa.Table, predicate: str, context:
     return sorted(row[0] for row in matched)
 
 
-def _refuse_unsupported(snapshot: DeltaTable, layer: str, table: str, *, writing: bool) -> None:
+def _refuse_unsupported(snapshot: DeltaTable, table: Table, *, writing: bool) -> None:
     protocol = snapshot.protocol()
     if writing:
         unsupported = set(protocol.writer_features or ()) - WRITABLE_WRITER_FEATURES
@@ -274,7 +274,7 @@ def _refuse_unsupported(snapshot: DeltaTable, layer: str, table: str, *, writing
     unsupported |= _features_in_metadata(snapshot, writing=writing)
     if unsupported:
         raise LakeError(
-            f"Spark cannot {'write' if writing else 'read'} Delta table {layer}/{table} without "
+            f"Spark cannot {'write' if writing else 'read'} Delta table {table} without "
             f"Delta's jars: it uses table features {sorted(unsupported)}, which reading and "
             "writing plain Parquet files cannot honour (spark_delta_native, with the jars, can)."
         )
@@ -315,11 +315,11 @@ class _StagedWrite:
     files: list[AddAction]
 
 
-def _require_microsecond_timestamps(spark: SparkSession, layer: str, table: str) -> None:
+def _require_microsecond_timestamps(spark: SparkSession, table: Table) -> None:
     # Spark's default INT96 timestamps read back in delta-rs as nanoseconds without a time zone.
     if spark.conf.get("spark.sql.parquet.outputTimestampType") != "TIMESTAMP_MICROS":
         raise LakeError(
-            f"write to {layer}/{table}: set spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS "
+            f"write to {table}: set spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS "
             "(audotics.spark.spark_session does) so timestamps are Delta's timestamp[us, UTC]"
         )
 
@@ -328,33 +328,32 @@ def _target_layout(
     rows: T.StructType,
     partition_by: Sequence[str] | None,
     snapshot: DeltaTable | None,
-    layer: str,
-    table: str,
+    table: Table,
 ) -> tuple[T.StructType, list[str]]:
     """The schema and partition columns rows are written with, after checking they fit."""
     if snapshot is None:
         schema, partition_columns = rows, list(partition_by or [])
     else:
-        _refuse_unsupported(snapshot, layer, table, writing=True)
+        _refuse_unsupported(snapshot, table, writing=True)
         schema, partition_columns = _spark_schema(snapshot), snapshot.metadata().partition_columns
         if partition_by is not None and list(partition_by) != partition_columns:
             raise LakeError(
-                f"{layer}/{table} is partitioned by {partition_columns}, not {list(partition_by)}"
+                f"{table} is partitioned by {partition_columns}, not {list(partition_by)}"
             )
-        _require_same_columns(rows, schema, layer, table)
+        _require_same_columns(rows, schema, table)
     for name in partition_columns:
         if name not in schema.fieldNames():
-            raise LakeError(f"write to {layer}/{table}: no column {name} to partition by")
+            raise LakeError(f"write to {table}: no column {name} to partition by")
         if not isinstance(schema[name].dataType, WRITABLE_PARTITION_TYPES):
             raise LakeError(
-                f"write to {layer}/{table}: partition column {name} is "
+                f"write to {table}: partition column {name} is "
                 f"{schema[name].dataType.simpleString()}; Spark writes can partition by "
                 "string, date, boolean and integer columns"
             )
     return schema, partition_columns
 
 
-def _require_same_columns(rows: T.StructType, schema: T.StructType, layer: str, table: str) -> None:
+def _require_same_columns(rows: T.StructType, schema: T.StructType, table: Table) -> None:
     expected = {f.name: f.dataType.simpleString() for f in schema.fields}
     actual = {f.name: f.dataType.simpleString() for f in rows.fields}
     missing, unexpected = expected.keys() - actual.keys(), actual.keys() - expected.keys()
@@ -366,14 +365,14 @@ def _require_same_columns(rows: T.StructType, schema: T.StructType, layer: str, 
         if actual[name] != expected[name]
     ]
     if problems:
-        raise LakeError(f"DataFrame does not fit {layer}/{table}: " + "; ".join(problems))
+        raise LakeError(f"DataFrame does not fit {table}: " + "; ".join(problems))
 
 
 def _stage(
-    df: DataFrame, settings: Settings, layer: str, table: str, partition_columns: list[str]
+    df: DataFrame, settings: Settings, table: Table, partition_columns: list[str]
 ) -> _StagedWrite:
     """Spark writes the rows into a folder of their own; nothing is committed yet."""
-    uri = table_uri(settings, layer, table)
+    uri = table_uri(settings, table)
     # Unique per attempt: concurrent writers and reruns after a crash never share a folder
     # (nor Spark's _temporary inside it). No leading `_` or `.`: vacuum skips such folders.
     folder = f"spark-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
@@ -483,8 +482,7 @@ def _utc_millis(moment: dt.datetime) -> str:
 def _commit(
     spark: SparkSession,
     settings: Settings,
-    layer: str,
-    table: str,
+    table: Table,
     staged: _StagedWrite,
     mode: WriteMode,
     predicate: str | None,
@@ -492,16 +490,16 @@ def _commit(
 ) -> int:
     """Commit staged files as one transaction (with the removal of the files an overwrite
     replaces) and return its version."""
-    _refuse_rows_outside(spark, staged, predicate, layer, table)
+    _refuse_rows_outside(spark, staged, predicate, table)
     write = {"folder": staged.folder, "mode": mode, "predicate": predicate}
     properties = commit_properties({**(metadata or {}), SPARK_WRITE_KEY: write})
-    uri = table_uri(settings, layer, table)
+    uri = table_uri(settings, table)
     failure = (
-        f"commit of Spark write {staged.folder} to {layer}/{table} failed "
+        f"commit of Spark write {staged.folder} to {table} failed "
         "(its files stay invisible until a vacuum deletes them)"
     )
-    if not exists(settings, layer, table):
-        _refuse_nulls(staged, staged.schema, layer, table)
+    if not exists(settings, table):
+        _refuse_nulls(staged, staged.schema, table)
         try:
             create_table_with_add_actions(
                 uri,
@@ -514,14 +512,14 @@ def _commit(
             )
             return 0
         except Exception as exc:
-            if not exists(settings, layer, table):
+            if not exists(settings, table):
                 raise LakeError(f"{failure}: {exc}") from exc
             # Another writer created the table first: commit onto it like onto any table.
 
-    snapshot = open_table(settings, layer, table)
-    schema, _ = _target_layout(staged.schema, staged.partition_columns, snapshot, layer, table)
-    _refuse_nulls(staged, schema, layer, table)
-    replaced = [] if mode == "append" else _replaced_files(spark, snapshot, predicate, layer, table)
+    snapshot = open_table(settings, table)
+    schema, _ = _target_layout(staged.schema, staged.partition_columns, snapshot, table)
+    _refuse_nulls(staged, schema, table)
+    replaced = [] if mode == "append" else _replaced_files(spark, snapshot, predicate, table)
     read_version = snapshot.version()
     try:
         # "append" with explicit removes: delta-rs's "overwrite" only takes partition filters.
@@ -534,23 +532,21 @@ def _commit(
         )
     except Exception as exc:  # a conflict with a concurrent commit, or a refused commit
         raise LakeError(f"{failure}: {exc}") from exc
-    return _committed_version(settings, layer, table, staged.folder, read_version)
+    return _committed_version(settings, table, staged.folder, read_version)
 
 
-def _refuse_nulls(staged: _StagedWrite, schema: T.StructType, layer: str, table: str) -> None:
+def _refuse_nulls(staged: _StagedWrite, schema: T.StructType, table: Table) -> None:
     required = {f.name for f in schema.fields if not f.nullable}
     for add in staged.files:
         nulls = json.loads(add.stats)["nullCount"]
         null_partitions = {name for name, value in add.partition_values.items() if value is None}
         violated = {name for name in required if nulls.get(name) or name in null_partitions}
         if violated:
-            raise LakeError(
-                f"write to {layer}/{table}: nulls in non-nullable columns {sorted(violated)}"
-            )
+            raise LakeError(f"write to {table}: nulls in non-nullable columns {sorted(violated)}")
 
 
 def _refuse_rows_outside(
-    spark: SparkSession, staged: _StagedWrite, predicate: str | None, layer: str, table: str
+    spark: SparkSession, staged: _StagedWrite, predicate: str | None, table: Table
 ) -> None:
     """An overwrite may only write rows its predicate covers: a rerun would not replace others."""
     if predicate is None or not staged.files:
@@ -565,7 +561,7 @@ def _refuse_rows_outside(
         },
         schema=types,
     )
-    context = f"write to {layer}/{table}"
+    context = f"write to {table}"
     outside = set(range(written.num_rows)) - set(_matching_rows(spark, written, predicate, context))
     if outside:
         partitions = sorted({json.dumps(staged.files[index].partition_values) for index in outside})
@@ -576,13 +572,13 @@ def _refuse_rows_outside(
 
 
 def _replaced_files(
-    spark: SparkSession, snapshot: DeltaTable, predicate: str | None, layer: str, table: str
+    spark: SparkSession, snapshot: DeltaTable, predicate: str | None, table: Table
 ) -> list[RemoveAction]:
     """Remove actions for the files an overwrite replaces: all, or the predicate's partitions."""
     files = _active_files(snapshot)
     partition_columns = snapshot.metadata().partition_columns
     if predicate is not None:
-        context = f"overwrite of {layer}/{table}"
+        context = f"overwrite of {table}"
         files = files.take(
             _matching_rows(spark, files.select(partition_columns), predicate, context)
         )
@@ -603,15 +599,13 @@ def _replaced_files(
     ]
 
 
-def _committed_version(
-    settings: Settings, layer: str, table: str, folder: str, read_version: int
-) -> int:
+def _committed_version(settings: Settings, table: Table, folder: str, read_version: int) -> int:
     # create_write_transaction does not report its version, and other writers may have
     # committed around ours: find it among the commits after the version we read.
-    for commit in commits(settings, layer, table, itertools.count(read_version + 1)):
+    for commit in commits(settings, table, itertools.count(read_version + 1)):
         if (commit.get(SPARK_WRITE_KEY) or {}).get("folder") == folder:
             return commit["version"]
-    raise LakeError(f"{layer}/{table}: the commit of Spark write {folder} is not in its log")
+    raise LakeError(f"{table}: the commit of Spark write {folder} is not in its log")
 
 
 # --- delta-spark (Delta's jars) ---------------------------------------------------------------
@@ -620,8 +614,7 @@ def _committed_version(
 def _write_native(
     df: DataFrame,
     settings: Settings,
-    layer: str,
-    table: str,
+    table: Table,
     mode: WriteMode,
     partition_by: Sequence[str] | None,
     predicate: str | None,
@@ -632,19 +625,19 @@ def _write_native(
         writer = writer.option("replaceWhere", predicate)
     if metadata:
         writer = writer.option("userMetadata", json.dumps(dict(metadata), sort_keys=True))
-    _native(layer, table, lambda: writer.save(hadoop_path(table_uri(settings, layer, table))))
+    _native(table, lambda: writer.save(hadoop_path(table_uri(settings, table))))
     # The latest version: ours unless another writer committed in the meantime.
-    return open_table(settings, layer, table).version()
+    return open_table(settings, table).version()
 
 
-def _native(layer: str, table: str, action: Callable[[], _Result]) -> _Result:
+def _native(table: Table, action: Callable[[], _Result]) -> _Result:
     try:
         return action()
     except Exception as exc:
         if "DATA_SOURCE_NOT_FOUND" not in str(exc):
             raise
         raise LakeError(
-            f"{layer}/{table}: spark_delta_native is on, but Spark has no Delta Lake jars. Start "
+            f"{table}: spark_delta_native is on, but Spark has no Delta Lake jars. Start "
             "Spark with io.delta:delta-spark_2.13 (spark.jars.packages) and the Delta session "
             "extension, or turn AUDOTICS_SPARK_DELTA_NATIVE off to use delta-rs."
         ) from exc

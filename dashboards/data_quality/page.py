@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboards import charts
-from dashboards.warehouse import query, require_rows
+from dashboards.queries import query, require_rows
 
 SQL = Path(__file__).parent
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards import charts
-from dashboards.warehouse import query, require_rows
+from dashboards.queries import query, require_rows
 
 SQL = Path(__file__).parent
 TOP_N = 10

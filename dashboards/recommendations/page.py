@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import charts
-from dashboards.warehouse import query, require_rows
+from dashboards.queries import query, require_rows
 
 SQL = Path(__file__).parent
 

@@ -1,4 +1,5 @@
-"""features/interactions: implicit-feedback confidence per user x track, the training input.
+"""features/interactions (feature view `interactions`): implicit-feedback confidence per
+user x track, the training input.
 
     confidence = play_weight         x plays
                + completion_weight   x Σ over plays of min(ms_played / duration_ms, 1)
@@ -21,20 +22,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from audotics.settings import Settings
+from feature_store.definitions import INTERACTIONS
+from feature_store.offline import conform
 from spark_jobs.features.aggregates import count_if, is_type, sum_if
 from spark_jobs.features.snapshot import catalog_as_of, events_for_snapshot
-
-COLUMNS = (
-    "user_id",
-    "track_id",
-    "as_of_date",
-    "confidence",
-    "plays",
-    "skips",
-    "likes",
-    "playlist_adds",
-    "last_ts",
-)
 
 
 @dataclass(frozen=True)
@@ -91,8 +82,9 @@ def interactions(
         + weights.playlist_add * F.col("playlist_adds")
         - weights.skip * F.col("skips")
     ).cast("double")
-    return (
-        pairs.withColumns({"confidence": confidence, "as_of_date": F.lit(as_of)})
-        .where(F.col("confidence") > 0)
-        .select(*COLUMNS)
+    return conform(
+        pairs.withColumns({"confidence": confidence, "as_of_date": F.lit(as_of)}).where(
+            F.col("confidence") > 0
+        ),
+        INTERACTIONS,
     )

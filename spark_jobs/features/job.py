@@ -13,17 +13,22 @@ from pyspark.sql import DataFrame, SparkSession
 
 from audotics import lake
 from audotics.errors import AudoticsError
+from audotics.lake import tables
 from audotics.lake.spark import read_table, write_table
 from audotics.settings import Settings
-from feature_store.definitions import LONGEST_WINDOW_DAYS, TRACK_FEATURES, USER_FEATURES
-from feature_store.model import OFFLINE_LAYER
+from feature_store.definitions import (
+    INTERACTIONS,
+    LONGEST_WINDOW_DAYS,
+    TRACK_FEATURES,
+    USER_FEATURES,
+)
+from feature_store.model import AS_OF_COLUMN, FeatureView
 from spark_jobs.features.interactions import ConfidenceWeights, interactions
 from spark_jobs.features.snapshot import events_for_snapshot
 from spark_jobs.features.track_features import track_features
 from spark_jobs.features.user_features import user_features
 
 log = logging.getLogger(__name__)
-INTERACTIONS_TABLE = "interactions"
 
 
 class FeatureJobError(AudoticsError):
@@ -32,19 +37,19 @@ class FeatureJobError(AudoticsError):
 
 @dataclass(frozen=True)
 class TableWrite:
-    table: str
+    table: str  # the name of the features table (features/<table>)
     version: int
     rows: int
 
 
 def build_feature_tables(
     events: DataFrame, users: DataFrame, tracks: DataFrame, as_of: dt.date, settings: Settings
-) -> dict[str, DataFrame]:
-    """The three features tables as of `as_of`, keyed by table name."""
+) -> dict[FeatureView, DataFrame]:
+    """The three features tables as of `as_of`, keyed by the feature view each one is."""
     return {
-        USER_FEATURES.table: user_features(events, users, tracks, as_of),
-        TRACK_FEATURES.table: track_features(events, tracks, as_of),
-        INTERACTIONS_TABLE: interactions(
+        USER_FEATURES: user_features(events, users, tracks, as_of),
+        TRACK_FEATURES: track_features(events, tracks, as_of),
+        INTERACTIONS: interactions(
             events,
             tracks,
             as_of,
@@ -56,10 +61,10 @@ def build_feature_tables(
 
 def newest_event_date(settings: Settings) -> dt.date:
     """The newest event_date in silver/events: the default snapshot date of a manual build."""
-    partitions = lake.open_table(settings, "silver", "events").partitions()
-    if not partitions:
+    newest = lake.newest_partition(settings, tables.SILVER_EVENTS)
+    if newest is None:
         raise FeatureJobError("silver/events has no events yet: run the ingestion first")
-    return max(dt.date.fromisoformat(p["event_date"]) for p in partitions)
+    return dt.date.fromisoformat(newest)
 
 
 def run(spark: SparkSession, settings: Settings, as_of: dt.date, run_id: str) -> list[TableWrite]:
@@ -70,43 +75,36 @@ def run(spark: SparkSession, settings: Settings, as_of: dt.date, run_id: str) ->
     silver_events = read_table(
         spark,
         settings,
-        "silver",
-        "events",
+        tables.SILVER_EVENTS,
         partition_filter=f"event_date BETWEEN '{first_day}' AND '{as_of}'",
     )
     events = events_for_snapshot(silver_events, as_of, lookback).persist()
-    users = read_table(spark, settings, "silver", "users")
-    tracks = read_table(spark, settings, "silver", "tracks")
+    users = read_table(spark, settings, tables.SILVER_USERS)
+    tracks = read_table(spark, settings, tables.SILVER_TRACKS)
     commit_metadata = {"job": "build_features", "as_of_date": as_of.isoformat(), "run_id": run_id}
     writes = []
     try:
-        for table, frame in build_feature_tables(events, users, tracks, as_of, settings).items():
+        for view, frame in build_feature_tables(events, users, tracks, as_of, settings).items():
             version = write_table(
                 frame,
                 settings,
-                OFFLINE_LAYER,
-                table,
+                view.table,
                 mode="overwrite",
-                partition_by=["as_of_date"],
-                predicate=f"as_of_date = '{as_of.isoformat()}'",
+                predicate=f"{AS_OF_COLUMN} = '{as_of.isoformat()}'",
                 metadata=commit_metadata,
             )
-            rows = rows_in_partition(settings, table, version, as_of)
-            log.info(
-                "%s/%s as of %s: %d rows (version %d)", OFFLINE_LAYER, table, as_of, rows, version
-            )
-            writes.append(TableWrite(table, version, rows))
+            rows = rows_in_partition(settings, view.table, version, as_of)
+            log.info("%s as of %s: %d rows (version %d)", view.table, as_of, rows, version)
+            writes.append(TableWrite(view.table.name, version, rows))
     finally:
         events.unpersist()
     return writes
 
 
-def rows_in_partition(settings: Settings, table: str, version: int, as_of: dt.date) -> int:
+def rows_in_partition(settings: Settings, table: tables.Table, version: int, as_of: dt.date) -> int:
     """Rows of one as_of_date at a table version, from the log's file statistics (no scan)."""
     files = pa.table(
-        lake.open_table(settings, OFFLINE_LAYER, table, version=version).get_add_actions(
-            flatten=True
-        )
+        lake.open_table(settings, table, version=version).get_add_actions(flatten=True)
     )
-    in_partition = pc.equal(files["partition.as_of_date"], pa.scalar(as_of, pa.date32()))
+    in_partition = pc.equal(files[f"partition.{AS_OF_COLUMN}"], pa.scalar(as_of, pa.date32()))
     return pc.sum(files.filter(in_partition)["num_records"]).as_py() or 0

@@ -10,7 +10,6 @@ valid_to > T)`), so a change made on D counts and one made at or after D+1 00:00
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -55,20 +54,3 @@ def catalog_as_of(scd2: DataFrame, as_of: dt.date) -> DataFrame:
 def days_before(as_of: dt.date, date_column: Column) -> Column:
     """Whole days from a date (or timestamp, by its UTC date) to `as_of`."""
     return F.datediff(F.lit(as_of), F.to_date(date_column)).cast("bigint")
-
-
-def snapshot_date_for(
-    input_interval_ends: Mapping[str, Iterable[dt.datetime | None]], fallback: dt.datetime
-) -> dt.date:
-    """The snapshot date a run may build: the last UTC day complete in every input.
-
-    Each input (e.g. an Airflow asset) counts with its newest data interval end; the earliest
-    of those bounds the snapshot: the last whole UTC day before it (an end at 11-04 00:00
-    completes 11-03, one at 11-04 06:00 too). Unknown ends are ignored; with none known, the
-    day before `fallback`.
-    """
-    newest_per_input = [
-        max(known) for ends in input_interval_ends.values() if (known := [e for e in ends if e])
-    ]
-    horizon = min(newest_per_input) if newest_per_input else fallback
-    return horizon.astimezone(dt.UTC).date() - dt.timedelta(days=1)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spark_jobs.recommender.catalog import Tracks, Users
 from spark_jobs.recommender.data import Interactions
+from spark_jobs.recommender.inputs import Tracks, Users
 from spark_jobs.recommender.ranking import factor_scorer
 from spark_jobs.recommender.recommend import (
     artist_cap,

@@ -1,4 +1,5 @@
-"""Interactions in memory: read them (a file or the lake), index the ids, build the matrix.
+"""Interactions in memory: read them (a file, or the interactions feature view of the lake),
+index the ids, fingerprint their content, build the matrix.
 
 One `Interactions` holds one row per (user, item) pair: duplicates are merged on indexing
 (weights summed, latest timestamp kept), so a split can never put the same pair on both sides.
@@ -8,7 +9,10 @@ Splits keep the full id vocabulary, so every matrix of one data set has the same
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +23,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from audotics import lake
 from audotics.errors import AudoticsError
 from audotics.settings import Settings
+from feature_store.definitions import ALS_RECOMMENDER, INTERACTIONS
+from feature_store.offline import read_snapshot
 
 FILE_FORMATS = ("csv", "parquet", "movielens")
 COLUMNS = ("user_id", "item_id", "weight", "timestamp")
@@ -65,6 +70,28 @@ class Interactions:
             self.weights[mask],
             None if self.timestamps is None else self.timestamps[mask],
         )
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the content: the ids and, in (user id, item id) order, each pair's weight
+        and timestamp. Independent of row order and file layout, so the same rows rewritten
+        (a rebuilt partition, a new table version) keep it. Sorting integer codes, not
+        strings: about a second for ten million pairs."""
+        user_order, item_order = np.argsort(self.user_ids), np.argsort(self.item_ids)
+        user_rank = np.empty(self.n_users, np.int64)
+        user_rank[user_order] = np.arange(self.n_users)
+        item_rank = np.empty(self.n_items, np.int64)
+        item_rank[item_order] = np.arange(self.n_items)
+        pairs = user_rank[self.users] * self.n_items + item_rank[self.items]
+        order = np.argsort(pairs, kind="stable")
+        digest = hashlib.sha256()
+        for ids in (self.user_ids[user_order], self.item_ids[item_order]):
+            digest.update(json.dumps([str(i) for i in ids]).encode())
+        digest.update(pairs[order].tobytes())
+        digest.update(self.weights[order].tobytes())
+        if self.timestamps is not None:
+            digest.update(self.timestamps[order].tobytes())
+        return digest.hexdigest()
 
     def matrix(self) -> sp.csr_matrix:
         """The users x items matrix of weights (float32, CSR)."""
@@ -239,7 +266,7 @@ def _epoch_seconds(values: pd.Series) -> pd.Series:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The training input: features/interactions as of one date, at one table version."""
+    """The training input: the interactions view as of one date, at one table version."""
 
     as_of: dt.date
     data_version: int
@@ -249,30 +276,14 @@ class Snapshot:
 def load_snapshot(
     settings: Settings, as_of: dt.date | None = None, data_version: int | None = None
 ) -> Snapshot:
-    """features/interactions at `as_of` (default: its latest date), pinned to a table version
-    (default: the current one) so later steps of the same run see the same rows."""
-    if data_version is None:
-        data_version = lake.version(settings, "features", "interactions")
-        if data_version is None:
-            raise InteractionsError("features/interactions does not exist yet: run the feature job")
-    if as_of is None:
-        dates = lake.read_arrow(
-            settings, "features", "interactions", version=data_version, columns=["as_of_date"]
-        )["as_of_date"]
-        if len(dates) == 0:
-            raise InteractionsError("features/interactions is empty")
-        as_of = pc.max(dates).as_py()
-    table = lake.read_arrow(
-        settings,
-        "features",
-        "interactions",
-        version=data_version,
-        columns=["user_id", "track_id", "confidence", "last_ts"],
-        filter=pc.field("as_of_date") == pa.scalar(as_of, pa.date32()),
+    """The interactions the recommender's feature service reads, as of `as_of` (default: the
+    newest snapshot), pinned to a table version (default: the current one) so later steps of
+    the same run see the same rows."""
+    snapshot = read_snapshot(
+        settings, ALS_RECOMMENDER.projection(INTERACTIONS), as_of, version=data_version
     )
-    source = f"features/interactions as of {as_of} (version {data_version})"
-    if table.num_rows == 0:
-        raise InteractionsError(f"{source}: no rows for that date")
+    table = snapshot.rows
+    source = f"{INTERACTIONS.table} as of {snapshot.as_of} (version {snapshot.table_version})"
     nonpositive = pc.sum(pc.less_equal(table["confidence"], 0)).as_py()
     if nonpositive:
         raise InteractionsError(f"{source}: {nonpositive} rows with confidence <= 0")
@@ -286,4 +297,6 @@ def load_snapshot(
             ),
         }
     )
-    return Snapshot(as_of, data_version, index_interactions(renamed, source=source))
+    return Snapshot(
+        snapshot.as_of, snapshot.table_version, index_interactions(renamed, source=source)
+    )

@@ -1,9 +1,10 @@
 """The model registry on the lake (`models/registry`, docs/data-contracts.md section 5).
 
-One row per model version: what trained it (engine, params), on which data (as-of date and
-interactions table version), how it scored (metrics beside the baseline's on the same split),
-and its status: `candidate` when trained, then `published` or `rejected` with the reason.
-The published model is the most recently published one. Rows are upserted by model_version.
+One row per model version: what trained it (engine, params), on which data (as-of date,
+interactions table version and content fingerprint), how it scored (metrics beside the
+baseline's on the same split), and its status: `candidate` when trained, then `published` or
+`rejected` with the reason. The published model is the most recently published one. Rows are
+upserted by model_version.
 """
 
 from __future__ import annotations
@@ -19,25 +20,13 @@ import pyarrow.compute as pc
 
 from audotics import lake
 from audotics.errors import AudoticsError
+from audotics.lake import tables
 from audotics.settings import Settings
 
-LAYER, TABLE = "models", "registry"
+REGISTRY = tables.MODEL_REGISTRY
 STATUSES = ("candidate", "published", "rejected")
-SCHEMA = pa.schema(
-    [
-        ("model_version", pa.string()),
-        ("engine", pa.string()),
-        ("params", pa.string()),
-        ("data_as_of", pa.date32()),
-        ("data_version", pa.int64()),
-        ("metrics", pa.string()),
-        ("baseline_metrics", pa.string()),
-        ("status", pa.string()),
-        ("reason", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("status_changed_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+# Keys of the params JSON that describe the run, not the model: outside its identity.
+DATA_SHA256, TUNING = "data_sha256", "tuning"
 
 
 class RegistryError(AudoticsError):
@@ -58,12 +47,17 @@ class ModelRecord:
     created_at: dt.datetime
     status_changed_at: dt.datetime
 
+    @property
+    def published(self) -> bool:
+        return self.status == "published"
 
-def model_version(as_of: dt.date, engine: str, params: dict[str, Any], data_version: int) -> str:
-    """`als-YYYYMMDD-<hash>`: the same data, engine and params give the same version, so a
-    rerun of a run updates its own row instead of adding one."""
-    identity = json.dumps([engine, params, as_of.isoformat(), data_version], sort_keys=True)
-    return f"als-{as_of:%Y%m%d}-{hashlib.sha1(identity.encode()).hexdigest()[:6]}"
+
+def model_version(engine: str, params: dict[str, Any], as_of: dt.date, data_sha256: str) -> str:
+    """`als-YYYYMMDD-<hash>` of the engine, the model's params, the as-of date and the content
+    of the training data: the same model trained on the same rows gets the same version, so a
+    rerun finds its own row (however long its tuning took, whatever the table version)."""
+    identity = json.dumps([engine, params, as_of.isoformat(), data_sha256], sort_keys=True)
+    return f"als-{as_of:%Y%m%d}-{hashlib.sha256(identity.encode()).hexdigest()[:6]}"
 
 
 def now() -> dt.datetime:
@@ -71,13 +65,20 @@ def now() -> dt.datetime:
 
 
 def new_candidate(
-    as_of: dt.date, data_version: int, engine: str, params: dict[str, Any]
+    as_of: dt.date,
+    data_version: int,
+    data_sha256: str,
+    engine: str,
+    params: dict[str, Any],
+    tuning: dict[str, Any] | None = None,
 ) -> ModelRecord:
+    """A trained model's record; `params` make its identity, the data fingerprint and the
+    `tuning` summary are kept beside them in the params JSON."""
     created = now()
     return ModelRecord(
-        model_version=model_version(as_of, engine, params, data_version),
+        model_version=model_version(engine, params, as_of, data_sha256),
         engine=engine,
-        params=params,
+        params={**params, DATA_SHA256: data_sha256, **({TUNING: tuning} if tuning else {})},
         data_as_of=as_of,
         data_version=data_version,
         metrics={},
@@ -95,21 +96,24 @@ def register(settings: Settings, record: ModelRecord) -> ModelRecord:
         raise RegistryError(f"{record.model_version}: status {record.status!r} not in {STATUSES}")
     lake.merge_arrow(
         settings,
-        LAYER,
-        TABLE,
+        REGISTRY,
         _to_arrow([record]),
-        keys=["model_version"],
         update=True,
         metadata={"writer": "recommender.registry", "model_version": record.model_version},
     )
     return record
 
 
-def get(settings: Settings, version: str) -> ModelRecord:
+def find(settings: Settings, version: str) -> ModelRecord | None:
     rows = _read(settings, pc.field("model_version") == version)
-    if not rows:
-        raise RegistryError(f"model {version} is not in {LAYER}/{TABLE}")
-    return rows[0]
+    return rows[0] if rows else None
+
+
+def get(settings: Settings, version: str) -> ModelRecord:
+    record = find(settings, version)
+    if record is None:
+        raise RegistryError(f"model {version} is not in {REGISTRY}")
+    return record
 
 
 def set_status(settings: Settings, version: str, status: str, reason: str) -> ModelRecord:
@@ -129,18 +133,17 @@ def record_metrics(
 
 def get_published(settings: Settings) -> ModelRecord | None:
     """The model in service: the most recently published one (None before the first)."""
-    if not lake.exists(settings, LAYER, TABLE):
+    if not lake.exists(settings, REGISTRY):
         return None
     published = _read(settings, pc.field("status") == "published")
     return max(published, key=lambda r: r.status_changed_at, default=None)
 
 
 def _read(settings: Settings, condition: pc.Expression) -> list[ModelRecord]:
-    if not lake.exists(settings, LAYER, TABLE):
+    if not lake.exists(settings, REGISTRY):
         return []
     return [
-        _from_row(row)
-        for row in lake.read_arrow(settings, LAYER, TABLE, filter=condition).to_pylist()
+        _from_row(row) for row in lake.read_arrow(settings, REGISTRY, filter=condition).to_pylist()
     ]
 
 
@@ -154,7 +157,7 @@ def _to_arrow(records: list[ModelRecord]) -> pa.Table:
         }
         for r in records
     ]
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    return pa.Table.from_pylist(rows, schema=REGISTRY.schema)
 
 
 def _from_row(row: dict[str, Any]) -> ModelRecord:

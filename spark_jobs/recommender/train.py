@@ -2,7 +2,7 @@
 
 train -> evaluate -> gate -> register -> recommend
 
-- train: snapshot features/interactions as of a date (pinned table version); tune on the
+- train: snapshot the interactions view as of a date (pinned table version); tune on the
   training window only (validation = its last hold-out days); fit on ALL the snapshot with
   the chosen params; write the factors; register a `candidate`.
 - evaluate: refit the same params on the training window (before T = end of day as_of minus
@@ -12,6 +12,11 @@ train -> evaluate -> gate -> register -> recommend
 - gate: reject (recorded with the reason, raised as GateRejected) or let through.
 - register: mark the model `published`.
 - recommend: write gold/recommendations and gold/similar_tracks for the model version.
+
+A model's version is its identity (engine, chosen params, as-of date, content of the data:
+`registry.model_version`), and tuning is seeded, so a rerun on the same data trains the same
+version. When that version is already published, every step is a no-op that says so: no
+refit, no new registry row or status change, no rewrite of gold (unless gold lacks it).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import click
 import pyarrow as pa
 
 from audotics import lake
+from audotics.lake import tables
 from audotics.settings import Settings, get_settings
 from spark_jobs.recommender import registry, store
 from spark_jobs.recommender.batch import (
@@ -35,11 +41,11 @@ from spark_jobs.recommender.batch import (
     model_lists,
     similar_tracks_rows,
 )
-from spark_jobs.recommender.catalog import read_tracks, read_users
 from spark_jobs.recommender.data import Interactions, InteractionsError, load_snapshot
 from spark_jobs.recommender.engines import ALSParams, engine_name, make_engine
 from spark_jobs.recommender.evaluation import evaluate_with_baseline
 from spark_jobs.recommender.gate import PASSED, GateDecision, GateRejected, decide
+from spark_jobs.recommender.inputs import read_tracks, read_users
 from spark_jobs.recommender.ranking import factor_scorer
 from spark_jobs.recommender.splits import DAY_SECONDS, Split, stratified_split, temporal_split
 from spark_jobs.recommender.tuning import random_search
@@ -65,7 +71,8 @@ def validation_split(train: Interactions, days: int, seed: int) -> Split:
 
 
 def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | None = None) -> str:
-    """Tune, fit on the snapshot, store the factors, register a candidate; its version."""
+    """Tune, fit on the snapshot, store the factors, register a candidate; its version. A
+    version already published is returned as it is."""
     snapshot = load_snapshot(settings, as_of)
     data = snapshot.interactions
     days, seed = settings.recommender_holdout_days, settings.recommender_seed
@@ -80,13 +87,19 @@ def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | N
         trials=settings.recommender_tuning_trials,
         budget_seconds=settings.recommender_tuning_budget_seconds,
     )
-    model = als.fit(data.matrix(), tuning.best)
     record = registry.new_candidate(
         snapshot.as_of,
         snapshot.data_version,
+        data.fingerprint,
         name,
-        {**tuning.best.as_dict(), "tuning": tuning.summary()},
+        tuning.best.as_dict(),
+        tuning.summary(),
     )
+    existing = registry.find(settings, record.model_version)
+    if existing is not None and existing.published:
+        log.info("%s is already published: same engine, params and data", record.model_version)
+        return record.model_version
+    model = als.fit(data.matrix(), tuning.best)
     store.write_factors(
         settings,
         record.model_version,
@@ -101,8 +114,11 @@ def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | N
 
 
 def evaluate_step(settings: Settings, version: str) -> dict[str, dict[str, float]]:
-    """Hold-out metrics of the model's recipe and of the baseline, recorded in the registry."""
+    """Hold-out metrics of the model's recipe and of the baseline, recorded in the registry
+    (a published model's are the ones it was published with)."""
     record = registry.get(settings, version)
+    if record.published:
+        return {"model": record.metrics, "baseline": record.baseline_metrics}
     snapshot = load_snapshot(settings, record.data_as_of, record.data_version)
     split = holdout_split(snapshot.interactions, snapshot.as_of, settings.recommender_holdout_days)
     params = ALSParams.from_dict(record.params)
@@ -115,11 +131,12 @@ def evaluate_step(settings: Settings, version: str) -> dict[str, dict[str, float
 
 
 def gate_step(settings: Settings, version: str) -> GateDecision:
-    """Let the model through, or record why not and raise GateRejected."""
+    """Let the model through, or record why not and raise GateRejected. A published model
+    passed already: its status stays."""
     record = registry.get(settings, version)
+    if record.published:
+        return GateDecision(True, record.reason.removeprefix(PASSED))
     published = registry.get_published(settings)
-    if published is not None and published.model_version == version:
-        published = None  # a rerun of the published model is judged on the baseline only
     decision = decide(
         record.metrics,
         record.baseline_metrics,
@@ -137,6 +154,8 @@ def gate_step(settings: Settings, version: str) -> GateDecision:
 
 def register_step(settings: Settings, version: str) -> registry.ModelRecord:
     record = registry.get(settings, version)
+    if record.published:
+        return record
     if not record.reason.startswith(PASSED):
         raise GateRejected(
             f"model {version} has not passed the gate ({record.status}: {record.reason})"
@@ -145,12 +164,17 @@ def register_step(settings: Settings, version: str) -> registry.ModelRecord:
 
 
 def recommend_step(settings: Settings, version: str) -> dict[str, int]:
-    """Write the model's gold/recommendations and gold/similar_tracks partitions."""
+    """Write the model's gold/recommendations and gold/similar_tracks partitions; returns the
+    rows written, none when both partitions are there already (a rerun)."""
+    gold = (tables.RECOMMENDATIONS, tables.SIMILAR_TRACKS)
+    if all(store.partition_rows(settings, table, version) for table in gold):
+        log.info("gold already holds %s: not rewritten", version)
+        return {}
     record = registry.get(settings, version)
     data = load_snapshot(settings, record.data_as_of, record.data_version).interactions
-    user_factors = store.read_factors(settings, version, "user_factors", "user_id", data.user_ids)
-    item_factors = store.read_factors(settings, version, "item_factors", "track_id", data.item_ids)
-    tracks = read_tracks(settings)
+    user_factors = store.read_factors(settings, version, tables.USER_FACTORS, data.user_ids)
+    item_factors = store.read_factors(settings, version, tables.ITEM_FACTORS, data.item_ids)
+    tracks = read_tracks(settings, record.data_as_of)
     users = read_users(settings, tracks)
     space = ItemSpace.build(data.item_ids, tracks)
     options = ListOptions(
@@ -168,8 +192,8 @@ def recommend_step(settings: Settings, version: str) -> dict[str, int]:
         ]
     )
     similar = similar_tracks_rows(item_factors, space, settings.recommender_similar_n)
-    store.replace_partition(settings, "gold", "recommendations", version, recommendations)
-    store.replace_partition(settings, "gold", "similar_tracks", version, similar)
+    store.replace_partition(settings, tables.RECOMMENDATIONS, version, recommendations)
+    store.replace_partition(settings, tables.SIMILAR_TRACKS, version, similar)
     return {
         "recommendations": recommendations.num_rows,
         "fallback_users": len(cold_users),
@@ -180,8 +204,10 @@ def recommend_step(settings: Settings, version: str) -> dict[str, int]:
 def run_pipeline(
     settings: Settings, as_of: dt.date | None = None, engine: str | None = None
 ) -> dict[str, Any]:
-    """All steps in order, as the DAG runs them; raises GateRejected when the gate says no."""
+    """All steps in order, as the DAG runs them; raises GateRejected when the gate says no.
+    `unchanged`: the model was published before (a rerun on the same data)."""
     version = train_step(settings, as_of, engine)
+    unchanged = registry.get(settings, version).published
     evaluate_step(settings, version)
     gate_step(settings, version)
     record = register_step(settings, version)
@@ -189,12 +215,13 @@ def run_pipeline(
     return {
         "model_version": version,
         "status": record.status,
+        "unchanged": unchanged,
         "reason": record.reason,
         "metrics": record.metrics,
         "baseline_metrics": record.baseline_metrics,
         "params": record.params,
         "written": written,
-        "registry_version": lake.version(settings, registry.LAYER, registry.TABLE),
+        "registry_version": lake.version(settings, registry.REGISTRY),
     }
 
 

@@ -5,6 +5,11 @@ evaluation), so the test data never influences the parameters it is judged with.
 trial is the configured defaults, so the search never picks something that did worse than
 them on validation. The search stops after `trials` or when the next trial would overrun the
 time budget.
+
+The search is deterministic (trials drawn from `defaults.seed`, engines seeded), so the same
+data gives the same chosen params, which make the model's identity (`registry.model_version`).
+The time budget is an upper bound, meant as a safety net: when it cuts the search short, the
+result depends on the machine's speed (logged as a warning).
 """
 
 from __future__ import annotations
@@ -101,7 +106,13 @@ def random_search(
         log.info("trial %d: %s=%.4f with %s", number, metric, score, params)
         elapsed = time.perf_counter() - started
         if elapsed + elapsed / len(results) > budget_seconds:  # room for one more average trial?
-            log.info("tuning budget of %.0fs reached after %d trials", budget_seconds, number + 1)
+            log.warning(
+                "tuning budget of %.0fs reached after %d of %d trials: the chosen params now "
+                "depend on this machine's speed",
+                budget_seconds,
+                number + 1,
+                trials,
+            )
             break
     return TuningResult(max(results, key=lambda t: t.score).params, metric, results)
 

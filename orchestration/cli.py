@@ -1,0 +1,117 @@
+"""The `audotics` command, the composition root's entry point. Each stage's subcommands live
+beside the code they drive, listed in LAZY_COMMANDS and imported only when called: a command
+pays only for its own stage's imports (`audotics services up` loads no Spark, pandas or
+Airflow), and OPENBLAS_NUM_THREADS is set before any of them loads numpy. `--help` imports them
+all, to show their help; tests/test_stages.py checks every entry resolves."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+import click
+
+from audotics import services
+from audotics.errors import AudoticsError
+from audotics.settings import Settings, get_settings
+
+# name -> "module:attribute" of a click command: the stage CLIs this entry point composes.
+LAZY_COMMANDS: dict[str, str] = {
+    "generate": "demo.world.cli:generate",
+    "features": "spark_jobs.features.cli:features",
+    "publish": "serving.cli:publish",
+    "serve": "serving.cli:serve",
+    "evaluate": "spark_jobs.recommender.evaluate_cli:evaluate_command",
+    "train": "spark_jobs.recommender.train:train_command",
+    "ingest": "ingestion.cli:ingest",
+    "run": "orchestration.nightly:run_command",
+    "airflow": "orchestration.airflow_local:airflow_command",
+    "gdpr-delete": "orchestration.gdpr:gdpr_delete_command",
+    "warehouse": "warehouse.cli:warehouse_group",
+    "dbt-profile": "warehouse.cli:dbt_profile_command",
+    "dashboards": "dashboards.cli:dashboards",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """Audotics: batch data platform for music recommendations."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.group("services")
+def services_group() -> None:
+    """Embedded PostgreSQL and Redis (or checks on the external ones you configured)."""
+
+
+@services_group.command("up")
+def services_up() -> None:
+    """Start the embedded servers (idempotent; data is kept between runs)."""
+    for status in services.up(get_settings()):
+        click.echo(status.line())
+
+
+@services_group.command("down")
+def services_down() -> None:
+    """Stop the embedded servers; their data stays under the state folder."""
+    settings = get_settings()
+    services.down(settings)
+    for status in services.status(settings):
+        click.echo(status.line())
+
+
+@services_group.command("status")
+def services_status() -> None:
+    """Show each service: up or down, embedded or external, its URL. Exit 1 if one is down."""
+    statuses = services.status(get_settings())
+    for status in statuses:
+        click.echo(status.line())
+    if not all(s.running for s in statuses):
+        sys.exit(1)
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the documentation table for the README.")
+def settings_command(markdown: bool) -> None:
+    """Show every setting with its current value (or its documentation with --markdown)."""
+    current = get_settings()
+    if markdown:
+        click.echo("| variable | default | meaning |\n|---|---|---|")
+    for name, field in Settings.model_fields.items():
+        variable = f"AUDOTICS_{name.upper()}"
+        if markdown:
+            default = field.get_default(call_default_factory=True)
+            click.echo(f"| `{variable}` | `{default}` | {field.description} |")
+        else:
+            click.echo(f"{variable}={getattr(current, name)}")
+
+
+def main() -> None:
+    # implicit's ALS is slower with OpenBLAS threads than without; set before numpy loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    try:
+        cli(standalone_mode=True)
+    except AudoticsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""`audotics run`: the nightly pipeline on whatever the settings point at (the embedded default
+for `make run`): the stages of `orchestration.stages`, in order, with progress and a closing
+report.
+
+The stages call the same functions the Airflow tasks call, in the order the Assets link the
+DAGs, so `make run` and the scheduled DAGs produce the same tables. Every stage is idempotent,
+so a second run redoes the work and ends in the same state.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from audotics.errors import AudoticsError
+from audotics.identifiers import new_run_id
+from audotics.settings import Settings, get_settings
+from orchestration.stages import STAGES, RunContext
+from warehouse.dbt import dbt_target_dir
+
+
+class StageError(AudoticsError):
+    """A stage failed: the message names the stage and the reason."""
+
+
+def run_pipeline(settings: Settings) -> RunContext:
+    ctx = RunContext(settings, new_run_id("run"))
+    started = time.perf_counter()
+    for number, stage in enumerate(STAGES, 1):
+        click.echo(f"[{number}/{len(STAGES)}] {stage.name} ...", err=True)
+        stage_started = time.perf_counter()
+        try:
+            summary = stage.run(ctx)
+        except Exception as exc:  # any failure: name the stage, keep the cause
+            raise StageError(f"stage '{stage.name}' failed: {exc}") from exc
+        click.echo(
+            f"[{number}/{len(STAGES)}] {stage.name} done in "
+            f"{time.perf_counter() - stage_started:.1f}s: {summary}",
+            err=True,
+        )
+    ctx.report["seconds"] = round(time.perf_counter() - started, 1)
+    return ctx
+
+
+def print_report(ctx: RunContext) -> None:
+    settings, report = ctx.settings, ctx.report
+    ingest = report.get("ingest", {})
+    docs = settings.state_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    click.echo(
+        "\nAudotics nightly run: done in {}s (run id {})".format(report["seconds"], ctx.run_id)
+    )
+    if ingest:
+        share = ingest["quarantine_rows"] / max(ingest["input_records"], 1)
+        click.echo(
+            f"  events: {ingest['input_records']:,} in, {ingest['quarantine_rows']:,} "
+            f"quarantined ({share:.1%}), {ingest['duplicate_rows']:,} duplicates"
+        )
+    train = report.get("train", {})
+    if train.get("status") == "rejected":
+        click.echo(f"  model: candidate rejected by the gate: {train['reason']}")
+    elif train:
+        click.echo(f"  model: {train['model_version']} ({train['status']})")
+        for metric in ("ndcg@10", "precision@10", "recall@10", "coverage@10"):
+            if metric in train["metrics"]:
+                click.echo(
+                    f"    {metric:<13} {train['metrics'][metric]:.4f}   popularity baseline "
+                    f"{train['baseline_metrics'].get(metric, float('nan')):.4f}"
+                )
+    publish = report.get("publish")
+    if publish:
+        click.echo(
+            f"  published: {publish['model_version']} ({publish['action']}): "
+            f"{publish['users']:,} users with recommendations, {publish['tracks']:,} tracks "
+            "with similar tracks"
+        )
+    if "warehouse" in report:
+        click.echo(
+            f"  warehouse: {report['warehouse']['rows_loaded']:,} rows loaded; dbt build: "
+            "all models and tests passed"
+        )
+    click.echo("\nWhere to look next:")
+    click.echo(f"  lake:          {settings.lake_root}")
+    click.echo(f"  GX Data Docs:  {docs / 'index.html'}")
+    click.echo(f"  dbt docs:      {dbt_target_dir(settings) / 'index.html'}")
+    click.echo("  Airflow UI:    make airflow   (http://127.0.0.1:8080)")
+    click.echo("  dashboards:    make dashboards (http://127.0.0.1:8501)")
+    if "curl" in report:
+        click.echo("  read API:      make api, then:")
+        click.echo(f"    {report['curl']}")
+
+
+@click.command("run")
+def run_command() -> None:
+    """Run the whole nightly pipeline on the configured platform and print a report."""
+    print_report(run_pipeline(get_settings()))

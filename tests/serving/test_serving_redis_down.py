@@ -1,0 +1,98 @@
+"""Redis gone or stalled: the API answers a fast 503 with a clear JSON body, never hangs, and
+recovers on its own when Redis is back. Uses a private embedded Redis that it stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from audotics.services import EmbeddedRedis
+from audotics.settings import Settings
+from serving.publish import publish_recommendations
+from tests.serving.test_serving_support import DemoLake, live_api
+from tests.support import free_port
+
+KEY = "down-key"
+DEMO = DemoLake()
+USER = DEMO.users[1]
+PATH = f"/v1/users/{USER}/recommendations"
+FAST_S = 1.0  # the timeout is 250 ms; allow for a loaded test machine
+
+
+@pytest.fixture(scope="module")
+def private_redis(make_settings, tmp_path_factory) -> Iterator[tuple[Settings, EmbeddedRedis]]:
+    settings = make_settings(tmp_path_factory.mktemp("redis-down"), api_keys=KEY)
+    server = EmbeddedRedis(settings)
+    server.up()
+    try:
+        DEMO.write(settings, ["als-a"], published="als-a")
+        publish_recommendations(settings)
+        yield settings, server
+    finally:
+        server.down()
+
+
+def expected() -> dict:
+    return {"user_id": USER, **DEMO.user_documents(0, "als-a")[USER]}
+
+
+def timed_get(api: httpx.Client, path: str) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = api.get(path)
+    return response, time.monotonic() - started
+
+
+def wait_for_200(api: httpx.Client) -> httpx.Response:
+    deadline = time.monotonic() + 10
+    while (response := api.get(PATH)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return response
+
+
+def test_redis_stopped_then_started(private_redis) -> None:
+    settings, server = private_redis
+    with (
+        live_api(settings, free_port()) as url,
+        httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=10) as api,
+    ):
+        assert api.get(PATH).json() == expected()
+
+        server.down()
+        for _ in range(3):  # the broken connection, then refused reconnections
+            response, took = timed_get(api, PATH)
+            assert (response.status_code, took < FAST_S) == (503, True)
+            body = response.json()
+            assert body["error"] == "redis_unavailable"
+            assert f"Redis at 127.0.0.1:{settings.redis_port}" in body["message"]
+            assert response.headers["retry-after"] == "1"
+        ready, took = timed_get(api, "/readyz")
+        assert (ready.status_code, ready.json()["error"], took < FAST_S) == (
+            503, "redis_unavailable", True)  # fmt: skip
+        assert api.get("/healthz").status_code == 200  # the process itself is fine
+
+        server.up()  # append-only file: the published version comes back with it
+        assert wait_for_200(api).json() == expected()
+        assert api.get("/readyz").json() == {"status": "ready", "model_version": "als-a"}
+
+
+def test_redis_stalled_then_resumed(private_redis) -> None:
+    settings, server = private_redis
+    pid = int((server.root / "redis.pid").read_text())
+    with (
+        live_api(settings, free_port()) as url,
+        httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=10) as api,
+    ):
+        assert api.get(PATH).status_code == 200
+        os.kill(pid, signal.SIGSTOP)  # alive but silent: only the reply deadline can tell
+        try:
+            response, took = timed_get(api, PATH)
+            assert (response.status_code, took < FAST_S) == (503, True)
+            assert "no reply within 250 ms" in response.json()["message"]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert wait_for_200(api).json() == expected()

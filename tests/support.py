@@ -1,0 +1,46 @@
+"""What tests share besides fixtures: the repository root, settings of an isolated platform
+instance, and the environment of a subprocess that targets one. Import as `tests.support`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from audotics.services import free_port
+from audotics.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+__all__ = ["REPO", "environment_for", "free_port", "isolated_settings"]
+
+
+def isolated_settings(home: Path, **overrides: object) -> Settings:
+    """Settings of an isolated platform instance: its own state folder and free ports."""
+    values: dict[str, object] = dict(
+        home=home,
+        postgres_port=free_port(),
+        redis_port=free_port(),
+        spark_master="local[2]",
+        spark_driver_memory="2g",
+        spark_shuffle_partitions=2,
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def environment_for(settings: Settings) -> dict[str, str]:
+    """Environment for a subprocess (the CLI, `airflow dags test`) that targets `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDOTICS_")}
+    env.update(
+        AUDOTICS_HOME=str(settings.home),
+        AUDOTICS_SPARK_MASTER=settings.spark_master,
+        AUDOTICS_SPARK_DRIVER_MEMORY=settings.spark_driver_memory,
+        AUDOTICS_SPARK_SHUFFLE_PARTITIONS=str(settings.spark_shuffle_partitions),
+        OPENBLAS_NUM_THREADS="1",
+        PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    )
+    for name in ("database_url", "redis_url"):
+        if getattr(settings, name):
+            env[f"AUDOTICS_{name.upper()}"] = getattr(settings, name)
+    env.setdefault("AUDOTICS_POSTGRES_PORT", str(settings.postgres_port))
+    env.setdefault("AUDOTICS_REDIS_PORT", str(settings.redis_port))
+    return env
