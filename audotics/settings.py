@@ -89,6 +89,52 @@ class Settings(BaseSettings):
     max_clock_skew_minutes: int = Field(
         10, description="Events further than this in the future (vs. ingestion) are rejected."
     )
+    ingest_engine: str = Field(
+        "auto",
+        pattern="^(auto|duckdb|spark)$",
+        description="Engine that refines bronze into silver and quarantine: duckdb (embedded, "
+        "streams in batches), spark, or auto: chosen by the day's size.",
+    )
+    ingest_max_line_bytes: int = Field(
+        1 << 20,
+        gt=0,
+        description="Longest landing line kept whole (bytes). A longer line is kept in bronze "
+        "cut to this many bytes, with its full length and SHA-256, and quarantined as "
+        "line_too_long.",
+    )
+    ingest_max_file_bytes: int = Field(
+        4 << 30,
+        gt=0,
+        description="Largest decompressed size of one landing file (bytes). A larger file (a "
+        "gzip bomb, a runaway writer) is refused with an error naming it, before anything of "
+        "its day is written.",
+    )
+    ingest_batch_lines: int = Field(
+        100_000,
+        gt=0,
+        description="Landing lines per batch streamed into bronze (a batch also ends at 64 MiB): "
+        "memory is bounded by the batch, not the day.",
+    )
+    ingest_min_volume_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Volume gate: a day with fewer records than this share of the trailing "
+        "average is flagged (0: only a day with no records is).",
+    )
+    ingest_volume_trailing_days: int = Field(
+        7,
+        gt=0,
+        description="Volume gate: the trailing average is over this many previous successful "
+        "landing days in ops/ingest_runs.",
+    )
+    ingest_volume_gate: str = Field(
+        "warn",
+        pattern="^(warn|fail)$",
+        description="What a flagged day is: warn (run status warning, `audotics ingest` exits "
+        "2, the Airflow volume_gate task fails) or fail (status failed, the reconcile task "
+        "fails, exit 1).",
+    )
 
     # --- features and the feature store ---------------------------------------------------------
     interactions_lookback_days: int = Field(

@@ -7,25 +7,36 @@ scheduled runs is the start of the daily data interval `[day, day + 1)`; so
 `airflow dags test ingest_events 2026-11-01` ingests 2026-11-01.
 
 1. `extract_catalog`: PostgreSQL `app.*` changed since the last run -> `silver/<table>` (SCD2).
-2. `land_bronze`: every line of `landing/events/date=<day>/` -> `bronze/events` as received.
+2. `land_bronze`: check and count the day's landing files (an unreadable file, or one past
+   `AUDOTICS_INGEST_MAX_FILE_BYTES`, stops the run before anything is written), record the run
+   in `ops/ingest_runs` as `running`, then every line of `landing/events/date=<day>/` ->
+   `bronze/events` as received (streamed; a line past `AUDOTICS_INGEST_MAX_LINE_BYTES` cut).
 3. `refine_events`: parse and validate; failures -> `quarantine/events` with reasons;
    duplicates dropped; the rest -> `silver/events`. A critical expectation stops the run here.
-4. `reconcile`: `ops/ingest_runs`; input = bronze = silver + quarantine + duplicates, or fail.
-5. `data_docs`: render the GX Data Docs.
+4. `reconcile`: the run's final row; input = bronze = silver + quarantine + duplicates, or
+   fail. A day with no files or too few records (the volume gate) fails here with
+   `AUDOTICS_INGEST_VOLUME_GATE=fail`: downstream DAGs see no new data.
+5. `volume_gate`: with the gate at `warn`, a flagged day still publishes its tables, and this
+   task fails (no retry) with the reason, so the run is not green.
+6. `data_docs`: render the GX Data Docs.
 
-Every task replaces exactly its interval's slice, so reruns and backfills are idempotent.
+Every task replaces exactly its interval's slice and records its step in the run row, so reruns
+and backfills are idempotent, and a run that dies says which step did not finish.
 Logic lives in `ingestion`; this file only orchestrates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from airflow.sdk import dag, task
 
 from audotics.lake import tables
 from orchestration.airflow_support import DEFAULT_ARGS, START_DATE, daily, outlets
 from orchestration.stages import INGEST
+
+log = logging.getLogger(__name__)
 
 
 def _day(logical_date: dt.datetime) -> dt.date:
@@ -51,38 +62,45 @@ def ingest_events():
         return extract(get_settings(), run_id)
 
     @task(outlets=outlets(INGEST, tables.BRONZE_EVENTS))
-    def land_bronze(logical_date=None, run_id: str | None = None) -> dict:
+    def land_bronze(logical_date=None, run_id: str | None = None) -> int:
         from audotics.settings import get_settings
-        from ingestion.bronze import land_bronze as land
+        from ingestion.days import land_day
 
-        started_at = dt.datetime.now(dt.UTC).isoformat()
-        return {"rows": land(get_settings(), _day(logical_date), run_id), "started_at": started_at}
+        return land_day(get_settings(), _day(logical_date), run_id)
 
     @task
     def refine_events(logical_date=None, run_id: str | None = None) -> dict:
         from dataclasses import asdict
 
         from audotics.settings import get_settings
-        from ingestion.refine import refine_day
+        from ingestion.days import refine_events as refine
 
-        return asdict(refine_day(get_settings(), _day(logical_date), run_id))
+        return asdict(refine(get_settings(), _day(logical_date), run_id))
 
     @task(
         outlets=outlets(INGEST, tables.SILVER_EVENTS, tables.QUARANTINE_EVENTS, tables.INGEST_RUNS)
     )
-    def reconcile(landed: dict, refined: dict, logical_date=None, run_id=None) -> dict:
+    def reconcile(logical_date=None, run_id: str | None = None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from audotics.settings import get_settings
+        from expectations.validation import QualityGateError
         from ingestion.runs import reconcile as record
 
-        row = record(
-            get_settings(),
-            _day(logical_date),
-            run_id,
-            duplicate_rows=refined["duplicate_rows"],
-            unknown_fields=refined["unknown_fields"],
-            started_at=dt.datetime.fromisoformat(landed["started_at"]),
-        )
+        try:
+            row = record(get_settings(), _day(logical_date), run_id)
+        except QualityGateError as exc:  # a verdict on the day's data: retrying cannot change it
+            raise AirflowFailException(str(exc)) from exc
         return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in row.items()}
+
+    @task
+    def volume_gate(run: dict) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if run["status"] != "success":
+            log.warning("ingest_events %s: %s", run["interval_start"], run["status_reason"])
+            raise AirflowFailException(f"{run['status']}: {run['status_reason']}")
+        return run["status"]
 
     @task(trigger_rule="all_done")
     def data_docs() -> str:
@@ -91,10 +109,10 @@ def ingest_events():
 
         return str(build_data_docs(get_settings()))
 
-    landed = land_bronze()
-    refined = refine_events()
-    extract_catalog() >> landed >> refined
-    reconcile(landed, refined) >> data_docs()
+    run = reconcile()
+    extract_catalog() >> land_bronze() >> refine_events() >> run
+    volume_gate(run)
+    run >> data_docs()
 
 
 ingest_events()

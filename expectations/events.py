@@ -1,106 +1,116 @@
-"""Suites for listening events: row-level conformance (failures are quarantined with a reason)
-and the critical gates on the silver batch and on silver as a whole."""
+"""The suite of one landing day's refine (bronze to quarantine and silver), run on a one-row
+summary of the day, never on the rows themselves.
+
+Two kinds of expectation, told apart in the Data Docs by their description and severity:
+- gates (critical): the silver batch about to be committed has the contract's columns, no
+  null keys, a unique event_id (within the day, and none silver holds from another landing
+  day), known event types; and every bronze row is in silver, quarantine or a duplicate.
+  A failing gate stops the stage before anything is committed.
+- row-level rules (info): how many rows each reason quarantined, and the duplicates. They
+  pass: quarantining bad rows is the pipeline doing its job, not a failure.
+"""
 
 from __future__ import annotations
 
-import great_expectations.expectations as gxe
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
 
-from audotics.identifiers import UUID_PATTERN
+import great_expectations.expectations as gxe
+import pandas as pd
+
 from audotics.lake import tables
-from audotics.settings import Settings
-from audotics.vocabulary import CONTEXTS, DEVICES, EVENT_TYPES
+from audotics.vocabulary import EVENT_TYPES
 from expectations.validation import Suite
 
 SILVER_COLUMNS = tables.SILVER_EVENTS.schema.names
 SILVER_REQUIRED = [field.name for field in tables.SILVER_EVENTS.schema if not field.nullable]
-(SILVER_KEY,) = tables.SILVER_EVENTS.keys  # one column: checked with a column expectation
+(SILVER_KEY,) = tables.SILVER_EVENTS.keys
+INFO = "info"  # GX severity of the row-level report: informational, never a failure
 
 
-def conformance(settings: Settings) -> Suite:
-    """Rows of a parsed batch. The batch carries helper columns computed from the catalog and the
-    source file (user_created_at, track_duration_ms, max_ms_played, max_ts, min_ts)."""
-    launch = f"{settings.service_launch_date.isoformat()}T00:00:00+00:00"
-    return Suite(
-        name="events.conformance",
-        table=tables.BRONZE_EVENTS.path,
-        description="Row-level rules; failing rows go to quarantine/events with the reason.",
-        expectations=(
-            gxe.ExpectColumnValuesToBeInSet(
-                column="event_type", value_set=list(EVENT_TYPES),
-                meta={"reason": "unknown_event_type"},
-            ),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="context", value_set=list(CONTEXTS), meta={"reason": "unknown_context"}
-            ),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="device", value_set=list(DEVICES), meta={"reason": "unknown_device"}
-            ),
-            gxe.ExpectColumnValuesToMatchRegex(
-                column="event_id", regex=UUID_PATTERN, meta={"reason": "malformed_event_id"}
-            ),
-            gxe.ExpectColumnValuesToNotBeNull(
-                column="user_created_at", meta={"reason": "unknown_user_id"}
-            ),
-            gxe.ExpectColumnValuesToNotBeNull(
-                column="track_duration_ms", meta={"reason": "unknown_track_id"}
-            ),
-            gxe.ExpectColumnValuesToBeBetween(
-                column="ts", min_value=launch, meta={"reason": "ts_before_service_launch"}
-            ),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="max_ts", column_B="ts", or_equal=True,
-                meta={"reason": "ts_in_future"},
-            ),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="ts", column_B="min_ts", or_equal=True,
-                meta={"reason": "later_than_lateness_window"},
-            ),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="ts", column_B="user_created_at", or_equal=True,
-                ignore_row_if="either_value_is_missing",
-                meta={"reason": "event_before_user_signup"},
-            ),
-            gxe.ExpectColumnValuesToBeBetween(
-                column="ms_played", min_value=0, meta={"reason": "negative_ms_played"}
-            ),
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="max_ms_played", column_B="ms_played", or_equal=True,
-                ignore_row_if="either_value_is_missing",
-                meta={"reason": "ms_played_exceeds_track_duration"},
-            ),
+@dataclass(frozen=True)
+class RefineSummary:
+    """What one landing day's refine produced, counted on the way."""
+
+    bronze_rows: int
+    silver_rows: int
+    quarantine_rows: int
+    duplicate_rows: int
+    rows_by_reason: Mapping[str, int]  # reason family -> rows quarantined with it
+    silver_columns: Sequence[str]  # of the silver batch, in order
+    silver_nulls: Mapping[str, int]  # column -> null values in the silver batch
+    silver_event_ids: int  # distinct event ids in the silver batch
+    silver_unknown_event_types: int
+
+    def frame(self, reason_families: Sequence[str]) -> pd.DataFrame:
+        """The one-row frame `refine(reason_families)` validates."""
+        row = {
+            "bronze_rows": self.bronze_rows,
+            "silver_rows": self.silver_rows,
+            "quarantine_rows": self.quarantine_rows,
+            "duplicate_rows": self.duplicate_rows,
+            "accounted_rows": self.silver_rows + self.quarantine_rows + self.duplicate_rows,
+            "silver_columns": ",".join(self.silver_columns),
+            **{f"null_{c}": self.silver_nulls.get(c, 0) for c in SILVER_REQUIRED},
+            f"distinct_{SILVER_KEY}": self.silver_event_ids,
+            "unknown_event_types": self.silver_unknown_event_types,
+            **{f"reason_{r}": self.rows_by_reason.get(r, 0) for r in reason_families},
+        }
+        return pd.DataFrame([row])
+
+
+def _gate(expectation_type: type, description: str, **kwargs: object):
+    return expectation_type(description=f"Gate: {description}", meta={"critical": True}, **kwargs)
+
+
+@cache
+def refine(reason_families: tuple[str, ...]) -> Suite:
+    """Gates on the silver batch and the day's accounting, and the per-reason report."""
+    gates = (
+        _gate(
+            gxe.ExpectColumnValuesToBeInSet,
+            "the silver batch has the contract's columns, in order",
+            column="silver_columns", value_set=[",".join(SILVER_COLUMNS)],
+        ),
+        *(
+            _gate(
+                gxe.ExpectColumnMaxToBeBetween, f"no silver row without {column}",
+                column=f"null_{column}", min_value=0, max_value=0,
+            )
+            for column in SILVER_REQUIRED
+        ),
+        _gate(
+            gxe.ExpectColumnPairValuesToBeEqual,
+            f"{SILVER_KEY} is unique in silver: within the day, and none held by another "
+            "landing day",
+            column_A="silver_rows", column_B=f"distinct_{SILVER_KEY}",
+        ),
+        _gate(
+            gxe.ExpectColumnMaxToBeBetween,
+            f"every silver event_type is one of {', '.join(EVENT_TYPES)}",
+            column="unknown_event_types", min_value=0, max_value=0,
+        ),
+        _gate(
+            gxe.ExpectColumnPairValuesToBeEqual,
+            "every bronze row is in silver, in quarantine or a duplicate, exactly once",
+            column_A="bronze_rows", column_B="accounted_rows",
         ),
     )  # fmt: skip
-
-
-def silver_batch() -> Suite:
-    """The batch about to be committed to silver/events: any failure stops the stage."""
-    return Suite(
-        name="events.silver_batch",
-        table=tables.SILVER_EVENTS.path,
-        description="Gate before the silver commit: schema, keys, uniqueness, vocabularies.",
-        expectations=(
-            gxe.ExpectTableColumnsToMatchOrderedList(
-                column_list=SILVER_COLUMNS, meta={"critical": True}
-            ),
-            *(
-                gxe.ExpectColumnValuesToNotBeNull(column=column, meta={"critical": True})
-                for column in SILVER_REQUIRED
-            ),
-            gxe.ExpectColumnValuesToBeUnique(column=SILVER_KEY, meta={"critical": True}),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="event_type", value_set=list(EVENT_TYPES), meta={"critical": True}
-            ),
-        ),
+    report = tuple(
+        gxe.ExpectColumnSumToBeBetween(
+            column=column, min_value=0, severity=INFO, meta={"critical": False},
+            description=f"Row-level: {what} (reported, not a gate: quarantine did its job)",
+        )
+        for column, what in (
+            *((f"reason_{r}", f"rows quarantined as {r}") for r in reason_families),
+            ("duplicate_rows", "duplicate rows left out of silver"),
+        )
     )  # fmt: skip
-
-
-def silver_unique() -> Suite:
-    """event_id is unique across silver (checked over the partitions a run can touch)."""
     return Suite(
-        name="events.silver_unique",
+        name="events.refine",
         table=tables.SILVER_EVENTS.path,
-        description="Gate after the silver commit: no event_id twice, across runs.",
-        expectations=(
-            gxe.ExpectColumnValuesToBeUnique(column=SILVER_KEY, meta={"critical": True}),
-        ),
+        description="One landing day from bronze to quarantine and silver: gates on the silver "
+        "batch before it is committed, and the rows each row-level rule quarantined.",
+        expectations=gates + report,
     )

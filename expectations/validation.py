@@ -1,10 +1,10 @@
-"""Run a suite on a pandas batch with Great Expectations 1.x, and say what follows from it.
+"""Run a suite on a small pandas batch (a summary: a run row, a day's counts) with Great
+Expectations 1.x, and say what follows from it.
 
-Two kinds of expectation, told apart by `meta`:
-- `meta={"reason": "..."}`: a row-level rule. Rows that break it are quarantined with that
-  reason; the batch goes on without them.
-- `meta={"critical": True}`: a gate. If it fails, the stage stops with a `QualityGateError`
-  naming the table, the batch and the expectation, and nothing downstream runs.
+An expectation is a gate unless it says otherwise (`meta={"critical": False}`, or a GX severity
+below critical): if a gate fails, the stage stops with a `QualityGateError` naming the table,
+the batch and the expectation, and nothing downstream runs. A failing non-critical one is a
+warning (`Outcome.success` is False, `critical_failures` empty).
 
 Results are stored in a file-backed GX context under `<home>/gx`, and `build_data_docs` renders
 them as static HTML a person can open.
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -26,7 +26,7 @@ from audotics.settings import Settings
 
 log = logging.getLogger(__name__)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)  # it logs every config save
-ROW_ID = "_row_id"
+DATA_SOURCE = "audotics"
 
 
 class QualityGateError(AudoticsError):
@@ -42,22 +42,12 @@ class Suite:
     expectations: tuple
     description: str = ""
 
-    def columns_read(self) -> list[str]:
-        """The batch columns the expectations look at, in first-use order."""
-        names: dict[str, None] = {}
-        for expectation in self.expectations:
-            for key in ("column", "column_A", "column_B"):
-                if value := getattr(expectation, key, None):
-                    names[value] = None
-        return list(names)
-
 
 @dataclass
 class Outcome:
     suite: str
     batch: str
     success: bool
-    reasons_by_row: dict[int, list[str]] = field(default_factory=dict)
     critical_failures: list[str] = field(default_factory=list)
     docs_hint: str = ""
 
@@ -100,12 +90,31 @@ def _describe(result) -> str:
     return f"{config.type}({kwargs}){seen}{bad}"
 
 
-def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: str) -> Outcome:
-    """Validate `batch` (which must carry a `_row_id` column for row-level suites)."""
+def _is_critical(config: Any) -> bool:
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    meta = config.meta or {}
+    return meta.get("critical", config.severity == FailureSeverity.CRITICAL)
+
+
+# Per GX context root and suite name: the Suite last stored and its checkpoint. Storing a suite,
+# its validation definition and checkpoint costs more than running it: done once per process
+# for a suite that did not change.
+_checkpoints: dict[tuple[Path, str], tuple[Suite, Any]] = {}
+
+
+def _checkpoint(settings: Settings, suite: Suite, *, refresh: bool = False):
     import great_expectations as gx
 
+    key = (settings.state_dir, suite.name)
+    stored = _checkpoints.get(key)
+    if stored and stored[0] == suite and not refresh:
+        return stored[1]
     context = gx_context(settings)
-    source = context.data_sources.add_or_update_pandas("audotics")
+    # Get, not add_or_update: updating the data source drops the assets other suites use.
+    source = context.data_sources.all().get(DATA_SOURCE) or context.data_sources.add_pandas(
+        DATA_SOURCE
+    )
     asset_name = suite.table.replace("/", ".")
     try:
         asset = source.get_asset(asset_name)
@@ -113,74 +122,67 @@ def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: st
         asset = source.add_dataframe_asset(asset_name)
     definitions = {d.name: d for d in asset.batch_definitions}
     definition = definitions.get("batch") or asset.add_batch_definition_whole_dataframe("batch")
-
-    gx_suite = gx.ExpectationSuite(name=suite.name, meta={"description": suite.description})
-    for expectation in suite.expectations:
-        gx_suite.add_expectation(expectation.copy(deep=True))  # GX models are pydantic v1
+    # In the constructor: added one by one, each expectation would be saved on its own.
+    gx_suite = gx.ExpectationSuite(
+        name=suite.name,
+        expectations=[e.copy(deep=True) for e in suite.expectations],  # GX models: pydantic v1
+        meta={"description": suite.description},
+    )
     gx_suite = context.suites.add_or_update(gx_suite)
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite.name, data=definition, suite=gx_suite)
     )
-    row_level = ROW_ID in batch.columns
-    result_format: dict = {"result_format": "SUMMARY"}
-    if row_level:
-        # Only the failing row ids are needed; the values would be serialised for nothing.
-        result_format = {
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": [ROW_ID],
-            "exclude_unexpected_values": True,
-            "partial_unexpected_count": 0,
-        }
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
-            name=suite.name, validation_definitions=[validation], result_format=result_format
+            name=suite.name,
+            validation_definitions=[validation],
+            result_format={"result_format": "SUMMARY"},
         )
     )
-    run = checkpoint.run(
-        batch_parameters={"dataframe": batch},
-        # GX file stores refuse path separators in keys (Airflow run ids can hold them).
-        run_id=gx.RunIdentifier(run_name=batch_id.replace("/", "_").replace("\\", "_")),
-    )
+    _checkpoints[key] = (suite, checkpoint)
+    return checkpoint
+
+
+def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: str) -> Outcome:
+    """Validate `batch` (small: GX copies it for every metric) and store the result."""
+    import great_expectations as gx
+    from great_expectations.exceptions.resource_freshness import ResourceFreshnessAggregateError
+
+    # GX file stores refuse path separators in keys (Airflow run ids can hold them).
+    run_id = gx.RunIdentifier(run_name=batch_id.replace("/", "_").replace("\\", "_"))
+    try:
+        run = _checkpoint(settings, suite).run(batch_parameters={"dataframe": batch}, run_id=run_id)
+    except ResourceFreshnessAggregateError:  # another process stored the suite since: again
+        run = _checkpoint(settings, suite, refresh=True).run(
+            batch_parameters={"dataframe": batch}, run_id=run_id
+        )
     outcome = Outcome(
         suite=suite.name,
         batch=batch_id,
         success=run.success,
         docs_hint=f" (details: GX Data Docs under {gx_context_docs(settings)})",
     )
-    reasons: dict[int, list[str]] = defaultdict(list)
     for validation_result in run.run_results.values():
         for result in validation_result.results:
-            meta = result.expectation_config.meta or {}
+            config = result.expectation_config
             if result.exception_info and result.exception_info.get("raised_exception"):
                 outcome.critical_failures.append(
-                    f"{result.expectation_config.type} raised "
-                    f"{result.exception_info.get('exception_message')}"
+                    f"{config.type} raised {result.exception_info.get('exception_message')}"
                 )
             elif result.success:
                 continue
-            elif "reason" in meta and row_level:
-                for row_id in _failing_row_ids(result.result):
-                    reasons[row_id].append(meta["reason"])
-            elif meta.get("critical", True):
+            elif _is_critical(config):
                 outcome.critical_failures.append(_describe(result))
-    outcome.reasons_by_row = dict(reasons)
+            else:
+                log.warning("GX %s on %s: %s", suite.name, batch_id, _describe(result))
     log.info(
-        "GX %s on %s: %d rows quarantined, %d critical failures",
+        "GX %s on %s: %s, %d critical failures",
         suite.name,
         batch_id,
-        len(outcome.reasons_by_row),
+        "success" if outcome.success else "failed",
         len(outcome.critical_failures),
     )
     return outcome
-
-
-def _failing_row_ids(result: dict) -> list[int]:
-    # Without unexpected values GX gives one {_row_id: [ids]}; with them, one dict per row.
-    ids: list[int] = []
-    for entry in result.get("unexpected_index_list") or []:
-        value = entry[ROW_ID]
-        ids.extend(int(v) for v in (value if isinstance(value, list) else [value]))
-    return ids
 
 
 def gx_context_docs(settings: Settings) -> Path:

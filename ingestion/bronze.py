@@ -1,17 +1,29 @@
-"""Bronze: every line of a landing day exactly as received, with where it came from."""
+"""Bronze: every line of a landing day as received (cut to AUDOTICS_INGEST_MAX_LINE_BYTES, with
+its full length and digest, if longer), with where it came from."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from audotics import lake
 from audotics.lake import tables
+from audotics.lake.delta import LakeError
 from audotics.settings import Settings
-from ingestion.landing import landing_files, read_lines
+from ingestion.landing import (
+    LandingFile,
+    LandingFileError,
+    LandingLimits,
+    LineBatch,
+    landing_files,
+    read_batches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -20,33 +32,76 @@ def day_predicate(day: dt.date) -> str:
     return f"landing_date = '{day.isoformat()}'"
 
 
-def land_bronze(settings: Settings, day: dt.date, run_id: str) -> int:
-    """Replace the day's bronze partition with its landing files; returns rows written."""
-    files = landing_files(settings, day)
-    now = dt.datetime.now(dt.UTC)
+def _record_batch(
+    file: LandingFile, batch: LineBatch, run_id: str, now: dt.datetime
+) -> pa.RecordBatch:
+    count = len(batch.lines)
+    raw = pa.array(batch.lines, pa.binary())
+    raw_bytes = pc.binary_length(raw).cast(pa.int64())
+    raw_sha256 = pa.nulls(count, pa.string())
+    if batch.cut:
+        lengths, digests = raw_bytes.to_pylist(), [None] * count
+        for position, (length, digest) in batch.cut.items():
+            lengths[position], digests[position] = length, digest
+        raw_bytes, raw_sha256 = pa.array(lengths, pa.int64()), pa.array(digests, pa.string())
+    first = batch.first_line_number
+    columns = {
+        "source_file": pa.repeat(pa.scalar(file.name, pa.string()), count),
+        "line_number": pa.array(np.arange(first, first + count, dtype=np.int64)),
+        "raw": raw,
+        "run_id": pa.repeat(pa.scalar(run_id, pa.string()), count),
+        "ingested_at": pa.repeat(pa.scalar(now, tables.UTC_TIMESTAMP), count),
+        "landing_date": pa.repeat(pa.scalar(file.landing_date, pa.date32()), count),
+        "raw_bytes": raw_bytes,
+        "raw_sha256": raw_sha256,
+    }
     schema = tables.BRONZE_EVENTS.schema
-    batches = []
-    for file in files:
-        lines = read_lines(file)
-        count = len(lines)
-        columns = {
-            "source_file": [file.name] * count,
-            "line_number": range(1, count + 1),
-            "raw": lines,
-            "run_id": [run_id] * count,
-            "ingested_at": [now] * count,
-            "landing_date": [day] * count,
-        }
-        batches.append(
-            pa.record_batch([pa.array(columns[f.name], f.type) for f in schema], schema=schema)
-        )
-    table = pa.Table.from_batches(batches, schema=schema)
-    lake.write_arrow(
-        settings, tables.BRONZE_EVENTS, table, mode="overwrite", predicate=day_predicate(day),
-        metadata={"run_id": run_id, "interval": day.isoformat(), "step": "land_bronze"},
-    )  # fmt: skip
-    log.info("%s %s: %d lines from %d files", tables.BRONZE_EVENTS, day, table.num_rows, len(files))
-    return table.num_rows
+    return pa.record_batch([columns[name] for name in schema.names], schema=schema)
+
+
+class _DayStream:
+    """The day's landing lines as record batches, one landing batch at a time. A file refused
+    while streaming is kept, so the caller raises its clear error rather than the writer's."""
+
+    def __init__(self, files: list[LandingFile], limits: LandingLimits, run_id: str) -> None:
+        self.files, self.limits, self.run_id = files, limits, run_id
+        self.rows = 0
+        self.refused: LandingFileError | None = None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            for file in self.files:
+                for batch in read_batches(file, self.limits):
+                    self.rows += len(batch.lines)
+                    yield _record_batch(file, batch, self.run_id, now)
+        except LandingFileError as exc:
+            self.refused = exc
+            raise
+
+
+def land_bronze(settings: Settings, day: dt.date, run_id: str) -> int:
+    """Replace the day's bronze partition with its landing files in one commit, streamed batch
+    by batch (memory bounded by the batch, not the day); returns rows written.
+
+    The files were checked before (`runs.start_run` counts them under the same limits); a file
+    refused here anyway (it changed since) aborts the write before the commit."""
+    files = landing_files(settings, day)
+    stream = _DayStream(files, LandingLimits.of(settings), run_id)
+    reader = pa.RecordBatchReader.from_batches(tables.BRONZE_EVENTS.schema, stream.batches())
+    try:
+        lake.write_arrow(
+            settings, tables.BRONZE_EVENTS, reader,
+            mode="overwrite", predicate=day_predicate(day),
+            schema_mode="merge",  # a bronze table from before raw_bytes/raw_sha256 gains them
+            metadata={"run_id": run_id, "interval": day.isoformat(), "step": "land_bronze"},
+        )  # fmt: skip
+    except LakeError:
+        if stream.refused:
+            raise stream.refused from None
+        raise
+    log.info("%s %s: %d lines from %d files", tables.BRONZE_EVENTS, day, stream.rows, len(files))
+    return stream.rows
 
 
 def read_day(settings: Settings, day: dt.date) -> pa.Table:

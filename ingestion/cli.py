@@ -4,20 +4,40 @@ every landing day."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 
 from audotics.identifiers import new_run_id
 from audotics.settings import get_settings
 
+EXIT_WARNING = 2  # a day was flagged by the volume gate (1 is any error, as for every command)
+
+
+def _report(row: dict) -> None:
+    line = (
+        f"{row['interval_start']:%Y-%m-%d}: {row['input_records']} in, "
+        f"{row['silver_rows']} silver, {row['quarantine_rows']} quarantined, "
+        f"{row['duplicate_rows']} duplicates, {row['status']}"
+    )
+    click.echo(f"{line}: {row['status_reason']}" if row["status_reason"] else line)
+
 
 @click.command("ingest")
 @click.option("--date", "start", type=click.DateTime(["%Y-%m-%d"]), help="First landing day.")
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day (backfill).")
 def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
-    """Ingest landing days into bronze, quarantine and silver (default: every landing day)."""
+    """Ingest landing days into bronze, quarantine and silver (default: every landing day).
+
+    One line per day, ending in its status and, unless `success`, the reason. Exit status:
+    0 when every day succeeded; 2 when the volume gate flagged a day as a warning (no landing
+    files, or fewer records than AUDOTICS_INGEST_MIN_VOLUME_SHARE of the trailing average);
+    1 on an error or a failed gate (with AUDOTICS_INGEST_VOLUME_GATE=fail, a flagged day),
+    which stops the range at that day.
+    """
     from ingestion.days import ingest as run_ingest
     from ingestion.landing import landing_days
+    from ingestion.runs import WARNING
 
     settings = get_settings()
     days = landing_days(settings)
@@ -26,10 +46,6 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
         days = [start.date() + dt.timedelta(n) for n in range((last - start.date()).days + 1)]
     if not days:
         raise click.ClickException(f"no landing days under {settings.landing_root}/events")
-    run_id = new_run_id("cli")
-    for row in run_ingest(settings, days, run_id):
-        click.echo(
-            f"{row['interval_start']:%Y-%m-%d}: {row['input_records']} in, "
-            f"{row['silver_rows']} silver, {row['quarantine_rows']} quarantined, "
-            f"{row['duplicate_rows']} duplicates, {row['status']}"
-        )
+    runs = run_ingest(settings, days, new_run_id("cli"), on_day=_report)
+    if any(row["status"] == WARNING for row in runs):
+        sys.exit(EXIT_WARNING)

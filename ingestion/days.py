@@ -1,10 +1,16 @@
 """One landing day end to end, as the DAG runs it task by task: catalog, bronze, refine,
-reconcile. Used by the CLI and `audotics run`; the DAG calls the same steps one per task."""
+reconcile. Used by the CLI and `audotics run`; the DAG calls the same steps one per task.
+
+Each step replaces the day's slice of its tables and then records itself in the run row
+(`ops/ingest_runs.steps_done`), so a run that dies says which step did not finish, and the
+next run of the day redoes the day from its landing files."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+from collections.abc import Callable
 
 from audotics.settings import Settings
 from expectations.validation import build_data_docs
@@ -13,23 +19,48 @@ from ingestion import bronze, catalog_extract, refine, runs
 log = logging.getLogger(__name__)
 
 
-def ingest_day(settings: Settings, day: dt.date, run_id: str) -> dict:
-    started_at = dt.datetime.now(dt.UTC)
-    bronze.land_bronze(settings, day, run_id)
-    refined = refine.refine_day(settings, day, run_id)
-    return runs.reconcile(
-        settings, day, run_id,
-        duplicate_rows=refined.duplicate_rows, unknown_fields=refined.unknown_fields,
-        started_at=started_at,
+def land_day(settings: Settings, day: dt.date, run_id: str) -> int:
+    """Check and count the landing files, start the run row, land bronze; returns its rows."""
+    runs.start_run(settings, day, run_id)
+    rows = bronze.land_bronze(settings, day, run_id)
+    runs.step_done(settings, day, run_id, "bronze", bronze_rows=rows)
+    return rows
+
+
+def refine_events(settings: Settings, day: dt.date, run_id: str) -> refine.RefineResult:
+    """Refine the day's bronze into silver and quarantine, and record the step."""
+    result = refine.refine_day(settings, day, run_id)
+    runs.step_done(
+        settings, day, run_id, "refine",
+        silver_rows=result.silver_rows, quarantine_rows=result.quarantine_rows,
+        duplicate_rows=result.duplicate_rows,
+        unknown_fields=json.dumps(result.unknown_fields, sort_keys=True),
     )  # fmt: skip
+    return result
 
 
-def ingest(settings: Settings, days: list[dt.date], run_id: str) -> list[dict]:
-    """Catalog first (events are checked against it), then each day, then the Data Docs."""
+def ingest_day(settings: Settings, day: dt.date, run_id: str) -> dict:
+    land_day(settings, day, run_id)
+    refine_events(settings, day, run_id)
+    return runs.reconcile(settings, day, run_id)
+
+
+def ingest(
+    settings: Settings,
+    days: list[dt.date],
+    run_id: str,
+    on_day: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Catalog first (events are checked against it), then each day (`on_day` sees each run
+    row as it ends), then the Data Docs, also when a day failed."""
     catalog_extract.extract_catalog(settings, run_id)
     results = []
-    for number, day in enumerate(days, 1):
-        log.info("ingesting landing day %s (%d of %d)", day, number, len(days))
-        results.append(ingest_day(settings, day, run_id))
-    build_data_docs(settings)
+    try:
+        for number, day in enumerate(days, 1):
+            log.info("ingesting landing day %s (%d of %d)", day, number, len(days))
+            results.append(ingest_day(settings, day, run_id))
+            if on_day:
+                on_day(results[-1])
+    finally:
+        build_data_docs(settings)
     return results

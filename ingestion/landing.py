@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import re
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from audotics.errors import AudoticsError
@@ -18,11 +20,42 @@ from audotics.settings import Settings
 
 DAY_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 HOUR_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})")
-READ_CHUNK = 1 << 20
+READ_CHUNK = 1 << 20  # decompressed bytes read at a time: a gzip bomb never inflates further
+# A batch also ends here: batch_lines lines of up to max_line_bytes each could add up to GBs.
+BATCH_BYTES = 64 << 20
 
 
 class LandingFileError(AudoticsError):
-    """A landing file cannot be read at all (not gzip, truncated): the task fails naming it."""
+    """A landing file cannot be read (not gzip, truncated) or decompresses past the file size
+    limit: the day stops before anything is written, with a message naming the file."""
+
+
+@dataclass(frozen=True)
+class LandingLimits:
+    """How much of a landing file is read at once and at most (AUDOTICS_INGEST_* settings)."""
+
+    max_line_bytes: int
+    max_file_bytes: int
+    batch_lines: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> LandingLimits:
+        return cls(
+            settings.ingest_max_line_bytes,
+            settings.ingest_max_file_bytes,
+            settings.ingest_batch_lines,
+        )
+
+
+@dataclass
+class LineBatch:
+    """Consecutive lines of one file, each at most `max_line_bytes` long."""
+
+    first_line_number: int  # 1-based, of lines[0]
+    lines: list[bytes]
+    # A line longer than the limit: its position in `lines` -> (its full length, SHA-256 hex of
+    # all its bytes); `lines` holds only its first max_line_bytes.
+    cut: dict[int, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,28 +104,115 @@ def landing_files(settings: Settings, day: dt.date) -> list[LandingFile]:
     return [LandingFile(path, day) for path in sorted(folder.glob("*.jsonl.gz"))]
 
 
-def read_lines(file: LandingFile) -> list[bytes]:
-    """Every line of the file as received (without the newline). An empty trailing line (the
-    file ends with a newline) is not a record; a blank line inside the file is one."""
-    try:
-        data = gzip.decompress(file.path.read_bytes())
-    except (OSError, EOFError, zlib.error) as exc:
-        raise LandingFileError(f"cannot read landing file {file.path}: {exc}") from exc
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return lines
-
-
-def count_records(file: LandingFile) -> int:
-    """Count the records of a file by streaming its bytes: independent of `read_lines`, so
-    the reconciliation compares two separate counts."""
-    count, last = 0, b"\n"
+def _decompressed(file: LandingFile, max_file_bytes: int) -> Iterator[bytes]:
+    """The file's decompressed bytes, chunk by chunk; refused once past `max_file_bytes`."""
+    size = 0
     try:
         with gzip.open(file.path, "rb") as stream:
             while chunk := stream.read(READ_CHUNK):
-                count += chunk.count(b"\n")
-                last = chunk[-1:]
-    except (OSError, EOFError, zlib.error) as exc:
+                size += len(chunk)
+                if size > max_file_bytes:
+                    raise LandingFileError(
+                        f"landing file {file.path} decompresses to more than "
+                        f"AUDOTICS_INGEST_MAX_FILE_BYTES={max_file_bytes:,} bytes: refused, "
+                        "nothing of its day was written"
+                    )
+                yield chunk
+    except (OSError, EOFError, zlib.error) as exc:  # a 0-byte file is empty, not an error
         raise LandingFileError(f"cannot read landing file {file.path}: {exc}") from exc
+
+
+class _Lines:
+    """Cuts a stream of chunks into lines of at most `limit` bytes. A longer line keeps its
+    first `limit` bytes; its length and SHA-256 are taken as its bytes stream by, so it is
+    never held whole (at most `limit` bytes plus one chunk)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.done: list[bytes] = []
+        self.cut: dict[int, tuple[int, str]] = {}
+        self._head: list[bytes] = []  # the open line's kept pieces: `limit` bytes at most
+        self._length = 0
+        self._digest: hashlib._Hash | None = None  # once the open line passed the limit
+
+    def feed(self, chunk: bytes) -> None:
+        *complete, rest = chunk.split(b"\n")
+        if complete:
+            self._extend(complete[0])
+            self._close()
+            middle = complete[1:]
+            if middle and max(map(len, middle)) > self.limit:
+                for line in middle:
+                    self._extend(line)
+                    self._close()
+            else:
+                self.done.extend(middle)
+        self._extend(rest)
+
+    def finish(self) -> None:
+        """End of file: an open line with bytes is a record; an empty one is the newline that
+        ends the file (or an empty file), not a record."""
+        if self._length:
+            self._close()
+
+    def take(self, count: int, first_line_number: int) -> LineBatch:
+        batch = LineBatch(first_line_number, self.done[:count])
+        del self.done[:count]
+        if self.cut:
+            batch.cut = {i: v for i, v in self.cut.items() if i < count}
+            self.cut = {i - count: v for i, v in self.cut.items() if i >= count}
+        return batch
+
+    def _extend(self, piece: bytes) -> None:
+        if not piece:
+            return
+        if self._digest is None and self._length + len(piece) > self.limit:
+            self._digest = hashlib.sha256(b"".join(self._head))
+        if self._digest is None:
+            self._head.append(piece)
+        else:
+            self._digest.update(piece)
+            if self._length < self.limit:
+                self._head.append(piece[: self.limit - self._length])
+        self._length += len(piece)
+
+    def _close(self) -> None:
+        if self._digest is not None:
+            self.cut[len(self.done)] = (self._length, self._digest.hexdigest())
+        self.done.append(b"".join(self._head))
+        self._head, self._length, self._digest = [], 0, None
+
+
+def read_batches(file: LandingFile, limits: LandingLimits) -> Iterator[LineBatch]:
+    """Every line of the file as received (without the newline), in batches of
+    `limits.batch_lines` lines (fewer once a batch holds BATCH_BYTES). An empty trailing line
+    (the file ends with a newline) is not a record; a blank line inside the file is one."""
+    lines = _Lines(limits.max_line_bytes)
+    number, pending = 1, 0
+    for chunk in _decompressed(file, limits.max_file_bytes):
+        lines.feed(chunk)
+        pending += len(chunk)
+        while len(lines.done) >= limits.batch_lines:
+            batch = lines.take(limits.batch_lines, number)
+            number += len(batch.lines)
+            pending = sum(map(len, lines.done))
+            yield batch
+        if pending >= BATCH_BYTES and lines.done:
+            batch = lines.take(len(lines.done), number)
+            number, pending = number + len(batch.lines), 0
+            yield batch
+    lines.finish()
+    while lines.done:
+        batch = lines.take(limits.batch_lines, number)
+        number += len(batch.lines)
+        yield batch
+
+
+def count_records(file: LandingFile, limits: LandingLimits) -> int:
+    """Count the records of a file by streaming its bytes: independent of `read_batches`, so
+    the reconciliation compares two separate counts. Refuses the file as reading it would."""
+    count, last = 0, b"\n"
+    for chunk in _decompressed(file, limits.max_file_bytes):
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
     return count + (last != b"\n")

@@ -1,34 +1,37 @@
-"""Bronze to silver: parse, validate with the conformance suite, quarantine what fails with its
-reasons, drop duplicates (within the day and against silver), gate, and commit.
+"""Bronze to silver: run the day through an ingestion engine (`ingestion.engines`, the rules of
+`ingestion.rules`), gate it, and commit quarantine and silver.
 
-Each output is replaced for the landing day in one commit (`landing_date = D`), so a rerun of
-the day gives the same tables, and an event resent on another day is counted as a duplicate
-whichever day is ingested first.
+The engine's batches are spooled to local Parquet files (memory is bounded by the batch); the
+duplicates are decided once the whole day is seen, the gates run on the day's counts, and only
+then is each output replaced for the landing day in one commit (`landing_date = D`), streamed
+from its spool. So a rerun of the day gives the same tables, an event resent on another day is
+a duplicate whichever day is ingested first, and a failed gate commits nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from audotics import lake
 from audotics.lake import tables
 from audotics.settings import Settings
+from audotics.vocabulary import EVENT_TYPES
 from expectations import events as event_suites
-from expectations.validation import ROW_ID, validate
-from ingestion import bronze
-from ingestion.landing import arrival_hour_end
-from ingestion.parse import ParsedBatch, parse_events
+from expectations.validation import validate
+from ingestion import bronze, rules
+from ingestion.engines import CANDIDATES, LINES, engine_for
 
 log = logging.getLogger(__name__)
-# A play can run a little past the catalog's duration (crossfade, clock rounding).
-MS_PLAYED_SLACK = 5_000
 
 
 @dataclass(frozen=True)
@@ -40,138 +43,130 @@ class RefineResult:
     unknown_fields: dict[str, int]
 
 
-def with_checks(
-    events: pd.DataFrame,
-    source_files: pd.Series,
-    users: pd.DataFrame,
-    tracks: pd.DataFrame,
-    settings: Settings,
-    day: dt.date,
-) -> pd.DataFrame:
-    """Add the columns the conformance suite compares against (pure)."""
-    skew = pd.Timedelta(minutes=settings.max_clock_skew_minutes)
-    latest_allowed = {
-        name: pd.Timestamp(arrival_hour_end(name, day)) + skew for name in source_files.unique()
+class _Spool:
+    """Record batches parked in a local Parquet file, then read back one row group (one batch)
+    at a time. Mostly unique text: no dictionary."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema, self.rows = path, schema, 0
+        self._writer = pq.ParquetWriter(path, schema, compression="lz4", use_dictionary=False)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self._writer.write_batch(batch)
+            self.rows += batch.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        file = pq.ParquetFile(self.path)
+        for group in range(file.num_row_groups):
+            yield from file.read_row_group(group).to_batches()
+
+
+class _SilverProfile:
+    """What the gates check of the silver batch, counted on the candidates as they are spooled
+    (a superset of the silver rows: duplicates are clean rows too)."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = tables.SILVER_EVENTS.schema.names
+        self.nulls: Counter[str] = Counter()
+        self.unknown_event_types = 0
+        self._known = pa.array(EVENT_TYPES, pa.string())
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        self.columns = [name for name in batch.schema.names if name not in LINES.names]
+        for name in self.columns:
+            self.nulls[name] += batch.column(name).null_count
+        known = pc.is_in(batch.column("event_type"), value_set=self._known)
+        self.unknown_event_types += batch.num_rows - pc.sum(known).as_py()
+
+
+def _without(
+    duplicates: pa.Table, candidates: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """The candidates whose line is not among `duplicates`, as silver rows."""
+    groups = duplicates.group_by("source_file").aggregate([("line_number", "list")])
+    by_file = {
+        group["source_file"]: pa.array(group["line_number_list"], pa.int64())
+        for group in groups.to_pylist()
     }
-    checked = events.copy()
-    files = source_files.iloc[checked[ROW_ID].to_numpy()]
-    checked["max_ts"] = files.map(latest_allowed).astype("datetime64[us, UTC]").to_numpy()
-    window_start = pd.Timestamp(day - dt.timedelta(days=settings.lateness_days), tz="UTC")
-    checked["min_ts"] = pd.Series(window_start, index=checked.index).astype("datetime64[us, UTC]")
-    checked["user_created_at"] = checked["user_id"].map(users.set_index("user_id")["created_at"])
-    duration = checked["track_id"].map(tracks.set_index("track_id")["duration_ms"])
-    checked["track_duration_ms"] = duration
-    checked["max_ms_played"] = duration + MS_PLAYED_SLACK
-    return checked
+    silver = tables.SILVER_EVENTS.schema.names
+    for batch in candidates:
+        if by_file:
+            files, lines = batch.column("source_file"), batch.column("line_number")
+            drop = pa.repeat(False, batch.num_rows)
+            for file, numbers in by_file.items():
+                here = pc.and_(pc.equal(files, file), pc.is_in(lines, value_set=numbers))
+                drop = pc.or_(drop, here)
+            batch = batch.filter(pc.invert(drop))
+        yield batch.select(silver)
 
 
-def first_occurrences(event_ids: pd.Series, known_ids: set[str]) -> np.ndarray:
-    """Mask of the rows to keep: the first time an event_id is seen, and never a known one."""
-    return (~event_ids.duplicated(keep="first") & ~event_ids.isin(known_ids)).to_numpy()
-
-
-def _silver_window(day: dt.date, lateness_days: int) -> ds.Expression:
-    """The silver partitions a landing day can write to."""
-    start = day - dt.timedelta(days=lateness_days + 1)
-    return (ds.field("event_date") >= start) & (ds.field("event_date") <= day + dt.timedelta(1))
-
-
-def _ids_from_other_days(settings: Settings, day: dt.date) -> set[str]:
-    if not lake.exists(settings, tables.SILVER_EVENTS):
-        return set()
-    window = _silver_window(day, settings.lateness_days) & (ds.field("landing_date") != day)
-    ids = lake.read_arrow(settings, tables.SILVER_EVENTS, columns=["event_id"], filter=window)
-    return set(ids.column("event_id").to_pylist())
-
-
-def _quarantine_table(
-    rows: pa.Table, reasons: dict[int, list[str]], run_id: str, day: dt.date
-) -> pa.Table:
-    picked = sorted(reasons)
-    subset = rows.take(pa.array(picked, pa.int64())) if picked else rows.slice(0, 0)
-    now = dt.datetime.now(dt.UTC)
-    raw = [value.decode("utf-8", errors="replace") for value in subset.column("raw").to_pylist()]
-    columns = {
-        "source_file": subset.column("source_file"),
-        "line_number": subset.column("line_number"),
-        "raw": raw,
-        "reasons": [reasons[i] for i in picked],
-        "run_id": [run_id] * len(picked),
-        "quarantined_at": [now] * len(picked),
-        "landing_date": [day] * len(picked),
-    }
-    return pa.table(columns, schema=tables.QUARANTINE_EVENTS.schema)
-
-
-def _silver_table(kept: pd.DataFrame, run_id: str, day: dt.date) -> pa.Table:
-    schema = tables.SILVER_EVENTS.schema
-    frame = kept[[name for name in schema.names if name in kept.columns]].copy()
-    frame["ingested_at"] = pd.Timestamp.now(tz="UTC")
-    frame["run_id"] = run_id
-    frame["landing_date"] = day
-    frame["event_date"] = frame["ts"].dt.date
-    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+def _spool_folder(settings: Settings) -> Path:
+    folder = Path(settings.state_dir) / "refine"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def refine_day(settings: Settings, day: dt.date, run_id: str) -> RefineResult:
-    rows = bronze.read_day(settings, day)
-    parsed: ParsedBatch = parse_events(rows.column("raw").to_pylist())
-    reasons = {row: list(why) for row, why in parsed.failures.items()}
-    if parsed.unknown_fields:
+    """Refine landing day `day` from bronze; raises `QualityGateError` (committing nothing)
+    when a gate fails."""
+    spool = tempfile.TemporaryDirectory(prefix=f"{day}-", dir=_spool_folder(settings))
+    with engine_for(settings, day) as engine, spool as folder:
+        quarantine = _Spool(Path(folder) / "quarantine.parquet", tables.QUARANTINE_EVENTS.schema)
+        candidates = _Spool(Path(folder) / "silver.parquet", CANDIDATES)
+        profile = _SilverProfile()
+        for batch in engine.refine(run_id):
+            quarantine.write(batch.quarantine)
+            candidates.write(batch.silver)
+            profile.add(batch.silver)
+        quarantine.close()
+        candidates.close()
+        duplicates, counts = engine.duplicates(), engine.counts
+
+        summary = event_suites.RefineSummary(
+            bronze_rows=counts.bronze_rows,
+            silver_rows=candidates.rows - duplicates.num_rows,
+            quarantine_rows=quarantine.rows,
+            duplicate_rows=counts.duplicate_rows,
+            rows_by_reason=counts.reasons,
+            silver_columns=profile.columns,
+            silver_nulls=profile.nulls,
+            silver_event_ids=counts.silver_event_ids,
+            silver_unknown_event_types=profile.unknown_event_types,
+        )
+        families = rules.REASON_FAMILIES
+        gate = validate(
+            settings, event_suites.refine(families), summary.frame(families), f"{day}__{run_id}"
+        )
+        gate.raise_if_critical(str(tables.SILVER_EVENTS))
+
+        metadata = {"run_id": run_id, "interval": day.isoformat(), "step": "refine_events"}
+        for table, rows in (
+            (tables.QUARANTINE_EVENTS, quarantine.batches()),
+            (tables.SILVER_EVENTS, _without(duplicates, candidates.batches())),
+        ):
+            lake.write_arrow(
+                settings, table, pa.RecordBatchReader.from_batches(table.schema, rows),
+                mode="overwrite", predicate=bronze.day_predicate(day), metadata=metadata,
+            )  # fmt: skip
+
+    if counts.unknown_fields:
         log.warning(
             "schema drift in landing %s: unknown fields kept in bronze: %s",
             day,
-            dict(parsed.unknown_fields),
+            dict(counts.unknown_fields),
         )
-
-    batch_id = f"{day.isoformat()}__{run_id}"
-    checked = with_checks(
-        parsed.events,
-        rows.column("source_file").to_pandas(),
-        lake.read_current(settings, tables.SILVER_USERS, ["user_id", "created_at"]).to_pandas(),
-        lake.read_current(settings, tables.SILVER_TRACKS, ["track_id", "duration_ms"]).to_pandas(),
-        settings,
-        day,
-    )
-    suite = event_suites.conformance(settings)
-    # GX copies the frame for each metric: hand it only the columns the suite reads.
-    checked = checked[[ROW_ID, *suite.columns_read()]]
-    conformance = validate(settings, suite, checked, batch_id)
-    conformance.raise_if_critical(str(tables.BRONZE_EVENTS))
-    for row, why in conformance.reasons_by_row.items():
-        reasons.setdefault(row, []).extend(why)
-
-    clean = parsed.events[~parsed.events[ROW_ID].isin(reasons.keys())]
-    keep = first_occurrences(clean["event_id"], _ids_from_other_days(settings, day))
-    kept = clean[keep]
-    silver = _silver_table(kept, run_id, day)
-    gate = validate(settings, event_suites.silver_batch(), silver.to_pandas(), batch_id)
-    gate.raise_if_critical(str(tables.SILVER_EVENTS))
-
-    metadata = {"run_id": run_id, "interval": day.isoformat(), "step": "refine_events"}
-    predicate = bronze.day_predicate(day)
-    quarantine = _quarantine_table(rows, reasons, run_id, day)
-    for table, rows_of_day in (
-        (tables.QUARANTINE_EVENTS, quarantine),
-        (tables.SILVER_EVENTS, silver),
-    ):
-        lake.write_arrow(
-            settings, table, rows_of_day, mode="overwrite", predicate=predicate, metadata=metadata
-        )
-
-    window = lake.read_arrow(
-        settings, tables.SILVER_EVENTS, columns=["event_id"],
-        filter=_silver_window(day, settings.lateness_days),
-    )  # fmt: skip
-    unique = validate(settings, event_suites.silver_unique(), window.to_pandas(), batch_id)
-    unique.raise_if_critical(str(tables.SILVER_EVENTS))
-
     result = RefineResult(
-        bronze_rows=rows.num_rows,
-        silver_rows=silver.num_rows,
-        quarantine_rows=quarantine.num_rows,
-        duplicate_rows=int((~keep).sum()),
-        unknown_fields=dict(parsed.unknown_fields),
+        bronze_rows=counts.bronze_rows,
+        silver_rows=summary.silver_rows,
+        quarantine_rows=summary.quarantine_rows,
+        duplicate_rows=counts.duplicate_rows,
+        unknown_fields=dict(counts.unknown_fields),
     )
-    log.info("refined landing %s: %s", day, result)
+    log.info("refined landing %s with %s: %s", day, engine.name, result)
     return result

@@ -98,10 +98,15 @@ def _ingest(ctx: RunContext) -> str:
         key: sum(r[key] for r in runs)
         for key in ("input_records", "silver_rows", "quarantine_rows", "duplicate_rows")
     }
-    ctx.report["ingest"] = totals
+    # A volume warning is reported, not raised: the day's tables are complete and consistent.
+    warnings = [f"{r['interval_start']:%Y-%m-%d}: {r['status_reason']}" for r in runs
+                if r["status"] != "success"]  # fmt: skip
+    ctx.report["ingest"] = totals | {"warnings": warnings}
+    flagged = f"; {len(warnings)} day(s) flagged: {'; '.join(warnings)}" if warnings else ""
     return (
         f"{totals['input_records']:,} events in, {totals['silver_rows']:,} to silver, "
         f"{totals['quarantine_rows']:,} quarantined, {totals['duplicate_rows']:,} duplicates"
+        f"{flagged}"
     )
 
 

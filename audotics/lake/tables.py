@@ -64,10 +64,17 @@ BRONZE_EVENTS = Table(
         ("run_id", pa.string(), False),
         ("ingested_at", UTC_TIMESTAMP, False),
         ("landing_date", pa.date32(), False),
+        ("raw_bytes", pa.int64()),
+        ("raw_sha256", pa.string()),
     ),
     partition_by=("landing_date",), keys=("source_file", "line_number"), raw_lines=True,
     notes={
-        "raw": "the line's bytes as received: nothing re-encoded",
+        "raw": "the line's bytes as received, nothing re-encoded; only its first "
+        "`AUDOTICS_INGEST_MAX_LINE_BYTES` bytes when it is longer",
+        "raw_bytes": "the full line's length in bytes: more than `raw`'s when the line was cut "
+        "(it is then quarantined as `line_too_long`); null on rows landed before it was kept",
+        "raw_sha256": "SHA-256 (hex) of the full line when `raw` holds only its start; null when "
+        "`raw` is the whole line",
         "landing_date": "the arrival day (the landing `date=` folder): the only date every "
         "record has, malformed ones included",
     },
@@ -188,8 +195,10 @@ SILVER_PLAYLIST_TRACKS = Table(
 INGEST_RUNS = Table(
     "ops",
     "ingest_runs",
-    "One row per ingestion run and interval, with the reconciliation counts: the run fails "
-    "unless input_records = bronze_rows = silver_rows + quarantine_rows + duplicate_rows.",
+    "One row per ingestion run and interval, written when the run starts and updated after each "
+    "step, with the reconciliation counts: the run fails unless input_records = bronze_rows = "
+    "silver_rows + quarantine_rows + duplicate_rows, and the volume gate flags a day with no "
+    "files or too few records.",
     _schema(
         ("run_id", pa.string()),
         ("interval_start", UTC_TIMESTAMP),
@@ -203,13 +212,22 @@ INGEST_RUNS = Table(
         ("started_at", UTC_TIMESTAMP),
         ("finished_at", UTC_TIMESTAMP),
         ("status", pa.string()),
+        ("landing_files", pa.int64()),
+        ("steps_done", pa.list_(pa.string())),
+        ("status_reason", pa.string()),
     ),
     keys=("run_id", "interval_start"),
     notes={
-        "input_records": "counted from the landing files' bytes, independently of the parser",
+        "input_records": "counted from the landing files' bytes, independently of the parser, "
+        "before anything is written",
         "unknown_fields": "the schema-drift report: JSON {field: records}; the fields stay in "
         "bronze",
-        "status": "`success` or `failed`",
+        "status": "`running` until the run ends, then `success`, `warning` (flagged by the volume "
+        "gate, `AUDOTICS_INGEST_VOLUME_GATE=warn`) or `failed`",
+        "steps_done": "the steps committed so far, in order (`bronze`, `refine`): a row left "
+        "`running` says which step did not finish; the next run of the day redoes it",
+        "status_reason": "why the status is not `success`: the volume gate's finding, the failed "
+        "gate, or the interruption",
     },
 )
 

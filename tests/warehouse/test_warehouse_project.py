@@ -10,6 +10,7 @@ import yaml
 
 from audotics import vocabulary
 from audotics.settings import Settings
+from ingestion.runs import RUN_STATUSES
 from warehouse.dbt import DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET, dbt_env
 from warehouse.load import LOADED_AT, SOURCES
 
@@ -21,6 +22,7 @@ def test_accepted_values_are_the_contract_vocabularies() -> None:
     assert tuple(variables["contexts"]) == vocabulary.CONTEXTS
     assert tuple(variables["devices"]) == vocabulary.DEVICES
     assert tuple(variables["genres"]) == vocabulary.GENRES
+    assert tuple(variables["ingest_run_statuses"]) == RUN_STATUSES
 
 
 def test_sources_are_the_loaded_tables_with_their_catalog_columns() -> None:
