@@ -3,14 +3,17 @@ instance, and the environment of a subprocess that targets one. Import as `tests
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from audotics.services import free_port
 from audotics.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-__all__ = ["REPO", "environment_for", "free_port", "isolated_settings"]
+__all__ = ["REPO", "environment_for", "free_port", "isolated_settings", "python_json"]
 
 
 def isolated_settings(home: Path, **overrides: object) -> Settings:
@@ -44,3 +47,14 @@ def environment_for(settings: Settings) -> dict[str, str]:
     env.setdefault("AUDOTICS_POSTGRES_PORT", str(settings.postgres_port))
     env.setdefault("AUDOTICS_REDIS_PORT", str(settings.redis_port))
     return env
+
+
+def python_json(script: str, *args: str, env: dict[str, str], timeout: float = 900) -> object:
+    """Run `script` in a fresh interpreter (what Airflow's parser or a task would see) and
+    return the JSON it prints last; a failing run fails the test with its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

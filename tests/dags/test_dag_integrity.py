@@ -5,12 +5,11 @@ Expectations or dbt imported."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
-from tests.support import REPO
+from tests.support import REPO, python_json
 
 DAGS = REPO / "dags"
 # Retries 0 on purpose: a verdict, not a transient failure.
@@ -59,12 +58,7 @@ def test_every_dag_file_parses_without_the_platform_and_retries(tmp_path) -> Non
     )  # fmt: skip
     assert settings.returncode != 0 and "world_users" in settings.stderr  # the trap is armed
 
-    parsed = subprocess.run(
-        [sys.executable, "-c", PARSE, str(DAGS)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert parsed.returncode == 0, parsed.stderr[-3000:]
-    bag = json.loads(parsed.stdout.strip().splitlines()[-1])
+    bag = python_json(PARSE, str(DAGS), env=env, timeout=600)
 
     assert bag["errors"] == {}
     assert bag["files"] == sorted(str(path) for path in DAGS.glob("*.py"))

@@ -9,7 +9,6 @@ of operator, a fraction of the time (a full run executes all 76 tasks the same w
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from audotics.settings import Settings
-from tests.support import REPO
+from tests.support import REPO, python_json
 from tests.warehouse.test_warehouse_load import fetch, write_world
 
 DAG_FILE = REPO / "dags" / "warehouse_dag.py"
@@ -56,12 +55,7 @@ def platform(
 
 def test_dag_renders_sources_models_and_tests_after_the_load(platform) -> None:
     _, env = platform
-    described = subprocess.run(
-        [sys.executable, "-c", DESCRIBE_DAG, str(DAG_FILE)],
-        env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert described.returncode == 0, described.stderr[-3000:]
-    dag = json.loads(described.stdout.strip().splitlines()[-1])
+    dag = python_json(DESCRIBE_DAG, str(DAG_FILE), env=env)
     tasks: dict[str, list[str]] = dag["tasks"]
 
     models = [p.stem for p in (REPO / "dbt" / "models").rglob("*.sql")]
