@@ -112,8 +112,8 @@ class Settings(BaseSettings):
     ingest_batch_lines: int = Field(
         100_000,
         gt=0,
-        description="Landing lines per batch streamed into bronze (a batch also ends at 64 MiB): "
-        "memory is bounded by the batch, not the day.",
+        description="Lines per batch, streamed into bronze (a batch also ends at 64 MiB) and "
+        "through the refine engine: memory is bounded by the batch, not the day.",
     )
     ingest_min_volume_share: float = Field(
         0.2,

@@ -115,18 +115,18 @@ def _spool_folder(settings: Settings) -> Path:
 def refine_day(settings: Settings, day: dt.date, run_id: str) -> RefineResult:
     """Refine landing day `day` from bronze; raises `QualityGateError` (committing nothing)
     when a gate fails."""
-    spool = tempfile.TemporaryDirectory(prefix=f"{day}-", dir=_spool_folder(settings))
-    with engine_for(settings, day) as engine, spool as folder:
+    with tempfile.TemporaryDirectory(prefix=f"{day}-", dir=_spool_folder(settings)) as folder:
         quarantine = _Spool(Path(folder) / "quarantine.parquet", tables.QUARANTINE_EVENTS.schema)
         candidates = _Spool(Path(folder) / "silver.parquet", CANDIDATES)
         profile = _SilverProfile()
-        for batch in engine.refine(run_id):
-            quarantine.write(batch.quarantine)
-            candidates.write(batch.silver)
-            profile.add(batch.silver)
+        with engine_for(settings, day) as engine:  # closed before the commits: its memory too
+            for batch in engine.refine(run_id):
+                quarantine.write(batch.quarantine)
+                candidates.write(batch.silver)
+                profile.add(batch.silver)
+            duplicates, counts = engine.duplicates(), engine.counts
         quarantine.close()
         candidates.close()
-        duplicates, counts = engine.duplicates(), engine.counts
 
         summary = event_suites.RefineSummary(
             bronze_rows=counts.bronze_rows,

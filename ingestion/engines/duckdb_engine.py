@@ -34,9 +34,8 @@ from ingestion import rules
 from ingestion.engines import CANDIDATES, LINES, Engine, EngineError, RefinedBatch
 from ingestion.landing import arrival_hour_end
 
-BATCH_ROWS = 100_000  # bronze rows per batch: about 30 MB of lines, 150 MB inside DuckDB
 SCAN_ROWS = 8_192  # rows per Arrow slice handed to DuckDB: slices are its parallel units
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this rather than growing
 READ_BUFFER = 8 << 20  # bytes of a lake file read at a time
 BRONZE_COLUMNS_READ = ("source_file", "line_number", "raw", "raw_bytes")
 BRONZE = pa.schema([tables.BRONZE_EVENTS.schema.field(c) for c in BRONZE_COLUMNS_READ])
@@ -217,9 +216,10 @@ FROM verdicts
 class DuckDBEngine(Engine):
     name = "duckdb"
 
-    def __init__(self, settings: Settings, day: dt.date, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, settings: Settings, day: dt.date, batch_rows: int | None = None) -> None:
         super().__init__(settings, day)
-        self.batch_rows = batch_rows
+        # As bronze lands them: by default 100k lines, about 30 MB, 150 MB inside DuckDB.
+        self.batch_rows = batch_rows or settings.ingest_batch_lines
         spill = Path(settings.state_dir) / "duckdb"
         spill.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(
@@ -389,7 +389,7 @@ class DuckDBEngine(Engine):
         window = (pads.field("event_date") >= first) & (pads.field("event_date") <= last)
         # Partitions are pruned from the fragments; the landing date is compared by DuckDB.
         fragments = scan.get_fragments(filter=window)
-        ids = _file_batches(fragments, SILVER_IDS, BATCH_ROWS)
+        ids = _file_batches(fragments, SILVER_IDS, self.batch_rows)
         self.con.register("other_days", pa.RecordBatchReader.from_batches(SILVER_IDS, ids))
         self._run(
             """INSERT INTO held SELECT DISTINCT event_id FROM other_days
