@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         description="Engine that refines bronze into silver and quarantine: duckdb (embedded, "
         "streams in batches), spark, or auto: chosen by the day's size.",
     )
+    ingest_spark_min_lines: int = Field(
+        200_000_000,
+        gt=0,
+        description="With ingest_engine=auto, a landing day of at least this many lines is "
+        "refined by Spark (on spark_master), a smaller one by the embedded engine, whose memory "
+        "is bounded by the batch, not the day.",
+    )
     ingest_max_line_bytes: int = Field(
         1 << 20,
         gt=0,

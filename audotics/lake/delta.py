@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -121,6 +122,18 @@ def newest_partition(settings: Settings, table: Table) -> str | None:
     (column,) = table.partition_by
     values = [p[column] for p in open_table(settings, table).partitions() if p[column] is not None]
     return max(values) if values else None
+
+
+def partition_rows(settings: Settings, table: Table, column: str, value: Any) -> int:
+    """Rows of the partition `column = value` in the current snapshot, from the log's file
+    statistics (0 for a missing table or partition). Reads the log only."""
+    if not exists(settings, table):
+        return 0
+    actions = pa.table(open_table(settings, table).get_add_actions(flatten=True))
+    if not actions.num_rows:
+        return 0
+    here = pc.equal(actions[f"partition.{column}"], pa.scalar(value))
+    return pc.sum(actions["num_records"].filter(here)).as_py() or 0
 
 
 def commit_properties(metadata: Mapping[str, Any] | None) -> CommitProperties | None:

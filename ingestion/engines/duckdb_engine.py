@@ -31,7 +31,8 @@ from audotics import lake
 from audotics.lake import tables
 from audotics.settings import Settings
 from ingestion import rules
-from ingestion.engines import CANDIDATES, LINES, Engine, EngineError, RefinedBatch
+from ingestion.engines import CANDIDATES, LINES, STAGED, DayCounts, Engine, EngineError
+from ingestion.engines.local_staging import Spool, commit_spools, profile_candidates
 from ingestion.landing import arrival_hour_end
 
 SCAN_ROWS = 8_192  # rows per Arrow slice handed to DuckDB: slices are its parallel units
@@ -216,8 +217,10 @@ FROM verdicts
 class DuckDBEngine(Engine):
     name = "duckdb"
 
-    def __init__(self, settings: Settings, day: dt.date, batch_rows: int | None = None) -> None:
-        super().__init__(settings, day)
+    def __init__(
+        self, settings: Settings, day: dt.date, staging: Path, batch_rows: int | None = None
+    ) -> None:
+        super().__init__(settings, day, staging)
         # As bronze lands them: by default 100k lines, about 30 MB, 150 MB inside DuckDB.
         self.batch_rows = batch_rows or settings.ingest_batch_lines
         spill = Path(settings.state_dir) / "duckdb"
@@ -232,9 +235,31 @@ class DuckDBEngine(Engine):
         self.verdicts = verdict_sql(settings, day)
         self.skew = dt.timedelta(minutes=settings.max_clock_skew_minutes)
         self._files: dict[str, tuple[int, dt.datetime]] = {}  # source_file -> (id, max_ts)
+        self._spools: dict[str, Spool] = {}
 
     def close(self) -> None:
         self.con.close()
+
+    def judge(self, run_id: str) -> DayCounts:
+        counts = DayCounts()
+        self._spools = spools = {name: Spool(self.staging, name) for name in STAGED}
+        for quarantine, candidates in self._judged_batches(run_id, counts):
+            spools["quarantine"].write(quarantine)
+            spools["candidates"].write(candidates)
+            profile_candidates(counts, candidates)
+        spools["duplicates"].write(self._duplicates(counts))
+        counts.quarantine_rows = spools["quarantine"].rows
+        for spool in spools.values():
+            spool.close()
+        self.close()  # its memory is free for the commits, which need none of it
+        return counts
+
+    def commit(self, metadata: dict[str, str]) -> None:
+        spools = self._spools
+        commit_spools(
+            self.settings, self.day, spools["quarantine"], spools["candidates"],
+            spools["duplicates"], metadata,
+        )  # fmt: skip
 
     def _run(self, statement: str, params: list | None = None) -> None:
         """A statement without a result (DuckDB wants every result consumed)."""
@@ -279,12 +304,15 @@ class DuckDBEngine(Engine):
         )
         self.con.register("batch_files", files)
 
-    def refine(self, run_id: str) -> Iterator[RefinedBatch]:
+    def _judged_batches(
+        self, run_id: str, counts: DayCounts
+    ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        """(quarantine rows, silver candidates) of each bronze batch, counted."""
         now = dt.datetime.now(dt.UTC)
         for batch in self._bronze_batches():
             if not batch.num_rows:
                 continue
-            self.counts.bronze_rows += batch.num_rows
+            counts.bronze_rows += batch.num_rows
             # DuckDB scans an Arrow table one record batch per thread at a time.
             slices = [batch.slice(at, SCAN_ROWS) for at in range(0, batch.num_rows, SCAN_ROWS)]
             self.con.register("bronze_batch", pa.Table.from_batches(slices))
@@ -295,8 +323,8 @@ class DuckDBEngine(Engine):
                     FROM verdicts JOIN batch_files USING (source_file) WHERE len(reasons) = 0"""
             )
             quarantine, silver = self._quarantine(run_id, now), self._silver(run_id, now)
-            self._count()
-            yield RefinedBatch(quarantine, silver)
+            self._count(counts)
+            yield quarantine, silver
         self._run("DROP TABLE IF EXISTS verdicts")
 
     def _quarantine(self, run_id: str, now: dt.datetime) -> pa.RecordBatch:
@@ -334,19 +362,20 @@ class DuckDBEngine(Engine):
         ).to_arrow_table()
         return _one_batch(rows.cast(CANDIDATES))
 
-    def _count(self) -> None:
+    def _count(self, counts: DayCounts) -> None:
         for family, rows in self.con.execute(
             """SELECT f, count(*) FROM (SELECT unnest(list_distinct(
                     list_transform(reasons, lambda r: split_part(r, ':', 1)))) AS f FROM verdicts)
                 GROUP BY f"""
         ).fetchall():
-            self.counts.reasons[family] += rows
+            counts.reasons[family] += rows
         for name, rows in self.con.execute(
             "SELECT k, count(*) FROM (SELECT unnest(unknown_fields) AS k FROM verdicts) GROUP BY k"
         ).fetchall():
-            self.counts.unknown_fields[name] += rows
+            counts.unknown_fields[name] += rows
 
-    def duplicates(self) -> pa.Table:
+    def _duplicates(self, counts: DayCounts) -> pa.Table:
+        """The LINES of the candidates that are duplicates (`rules`, point 5)."""
         self._held_by_other_days()
         files = pa.table(
             {
@@ -374,8 +403,8 @@ class DuckDBEngine(Engine):
             """SELECT count(DISTINCT event_id) FROM candidates
                 WHERE event_id NOT IN (SELECT event_id FROM held)"""
         ).fetchall()
-        self.counts.duplicate_rows = drops.num_rows
-        self.counts.silver_event_ids = distinct
+        counts.duplicate_rows = drops.num_rows
+        counts.silver_event_ids = distinct
         return drops.cast(LINES)
 
     def _held_by_other_days(self) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from audotics import lake
 from audotics.lake import tables
 from audotics.settings import Settings
-from ingestion.engines import CANDIDATES, DayCounts
+from ingestion.engines import CANDIDATES, STAGED, DayCounts, engine_for
 from ingestion.engines.duckdb_engine import DuckDBEngine
 
 DAY = dt.date(2026, 11, 1)
@@ -94,14 +97,22 @@ class Refined:
         return {row["line_number"]: row["reasons"] for row in rows}
 
 
-def run_engine(settings: Settings, day: dt.date = DAY, batch_rows: int = 3) -> Refined:
-    """The DuckDB engine over the day's bronze, in batches of `batch_rows` (small: several)."""
-    with DuckDBEngine(settings, day, batch_rows=batch_rows) as engine:
-        batches = list(engine.refine("test"))
-        duplicates = engine.duplicates()
-        return Refined(
-            pa.Table.from_batches([b.quarantine for b in batches], tables.QUARANTINE_EVENTS.schema),
-            pa.Table.from_batches([b.silver for b in batches], CANDIDATES),
-            duplicates,
-            engine.counts,
-        )
+def run_engine(
+    settings: Settings, day: dt.date = DAY, batch_rows: int = 3, engine: str = "duckdb"
+) -> Refined:
+    """An engine's judgement of the day's bronze, read back from its staging (the DuckDB
+    engine in batches of `batch_rows`: small, so several)."""
+    with tempfile.TemporaryDirectory() as folder:
+        staging = Path(folder)
+        if engine == "duckdb":
+            judge = DuckDBEngine(settings, day, staging, batch_rows=batch_rows)
+        else:
+            judge = engine_for(
+                settings.model_copy(update={"ingest_engine": engine}), day, staging, 0
+            )
+        with judge:
+            counts = judge.judge("test")
+        staged = {
+            name: pq.read_table(staging / name, schema=schema) for name, schema in STAGED.items()
+        }
+        return Refined(staged["quarantine"], staged["candidates"], staged["duplicates"], counts)
