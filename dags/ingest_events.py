@@ -7,10 +7,10 @@ scheduled runs is the start of the daily data interval `[day, day + 1)`; so
 `airflow dags test ingest_events 2026-11-01` ingests 2026-11-01.
 
 1. `extract_catalog`: PostgreSQL `app.*` changed since the last run -> `silver/<table>` (SCD2).
-2. `land_bronze`: check and count the day's landing files (an unreadable file, or one past
-   `AUDOTICS_INGEST_MAX_FILE_BYTES`, stops the run before anything is written), record the run
-   in `ops/ingest_runs` as `running`, then every line of `landing/events/date=<day>/` ->
-   `bronze/events` as received (streamed; a line past `AUDOTICS_INGEST_MAX_LINE_BYTES` cut).
+2. `land_bronze`: record the run in `ops/ingest_runs` as `running`, then stream every line of
+   `landing/events/date=<day>/` -> `bronze/events` as received, counting the records from the
+   same bytes (a line past `AUDOTICS_INGEST_MAX_LINE_BYTES` cut; an unreadable file, or one past
+   `AUDOTICS_INGEST_MAX_FILE_BYTES`, fails the run naming the file, with nothing committed).
 3. `refine_events`: parse and validate; failures -> `quarantine/events` with reasons;
    duplicates dropped; the rest -> `silver/events`. A critical expectation stops the run here.
 4. `reconcile`: the run's final row; input = bronze = silver + quarantine + duplicates, or

@@ -16,12 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-import great_expectations.expectations as gxe
 import pandas as pd
 
 from audotics.lake import tables
 from audotics.vocabulary import EVENT_TYPES
-from expectations.validation import Suite
+from expectations.validation import Suite, gx_module
 
 SILVER_COLUMNS = tables.SILVER_EVENTS.schema.names
 SILVER_REQUIRED = [field.name for field in tables.SILVER_EVENTS.schema if not field.nullable]
@@ -67,6 +66,8 @@ def _gate(expectation_type: type, description: str, **kwargs: object):
 @cache
 def refine(reason_families: tuple[str, ...]) -> Suite:
     """Gates on the silver batch and the day's accounting, and the per-reason report."""
+    gxe = gx_module("great_expectations.expectations")  # GX loads when a suite is built
+
     gates = (
         _gate(
             gxe.ExpectColumnValuesToBeInSet,

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import great_expectations.expectations as gxe
-
 from audotics.lake import tables
 from audotics.settings import Settings
-from expectations.validation import Suite
+from expectations.validation import Suite, gx_module
 
 
 def reconciliation() -> Suite:
+    gxe = gx_module("great_expectations.expectations")  # GX loads when a suite is built
+
     return Suite(
         name="ingest_runs.reconciliation",
         table=tables.INGEST_RUNS.path,
@@ -30,6 +30,8 @@ def volume(settings: Settings) -> Suite:
     """On the run row with `min_records`: at least one record, and at least
     AUDOTICS_INGEST_MIN_VOLUME_SHARE of the trailing average (`ingestion.runs.volume_expected`).
     Critical with AUDOTICS_INGEST_VOLUME_GATE=fail; otherwise a failure is a warning."""
+    gxe = gx_module("great_expectations.expectations")
+
     meta = {"critical": settings.ingest_volume_gate == "fail"}
     return Suite(
         name="ingest_runs.volume",

@@ -12,11 +12,15 @@ them as static HTML a person can open.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
+import threading
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -59,17 +63,39 @@ class Outcome:
             )
 
 
+_warming: list[threading.Thread] = []
+
+
+def warm_up() -> None:
+    """Import GX in a background thread, so that its seconds of imports overlap the work a
+    process does before its first validation. Every use of GX goes through `gx_module`,
+    which waits for it: two threads importing GX at once can see it half initialized."""
+    if not _warming and "great_expectations" not in sys.modules:
+        thread = threading.Thread(
+            target=importlib.import_module, args=("great_expectations",), daemon=True
+        )
+        _warming.append(thread)
+        thread.start()
+
+
+def gx_module(name: str = "great_expectations") -> ModuleType:
+    """A GX module (`great_expectations.expectations`, ...), once any warm-up import ended."""
+    for thread in _warming:
+        thread.join()
+    return importlib.import_module(name)
+
+
 @cache
 def _context(root: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        gx = gx_module()
+        types = gx_module("great_expectations.data_context.types.base")
 
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root))
     if context.variables.progress_bars is None:
-        context.variables.progress_bars = ProgressBarsConfig(
+        context.variables.progress_bars = types.ProgressBarsConfig(
             globally=False, metric_calculations=False
         )
         context.variables.save()
@@ -91,20 +117,22 @@ def _describe(result) -> str:
 
 
 def _is_critical(config: Any) -> bool:
-    from great_expectations.expectations.metadata_types import FailureSeverity
+    severities = gx_module("great_expectations.expectations.metadata_types").FailureSeverity
 
     meta = config.meta or {}
-    return meta.get("critical", config.severity == FailureSeverity.CRITICAL)
+    return meta.get("critical", config.severity == severities.CRITICAL)
 
 
 # Per GX context root and suite name: the Suite last stored and its checkpoint. Storing a suite,
 # its validation definition and checkpoint costs more than running it: done once per process
 # for a suite that did not change.
 _checkpoints: dict[tuple[Path, str], tuple[Suite, Any]] = {}
+# Per GX context root: the suites and results this process stored, for an incremental build.
+_stored: dict[Path, list[Any]] = {}
 
 
 def _checkpoint(settings: Settings, suite: Suite, *, refresh: bool = False):
-    import great_expectations as gx
+    gx = gx_module()
 
     key = (settings.state_dir, suite.name)
     stored = _checkpoints.get(key)
@@ -145,17 +173,22 @@ def _checkpoint(settings: Settings, suite: Suite, *, refresh: bool = False):
 
 def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: str) -> Outcome:
     """Validate `batch` (small: GX copies it for every metric) and store the result."""
-    import great_expectations as gx
-    from great_expectations.exceptions.resource_freshness import ResourceFreshnessAggregateError
+    gx = gx_module()
+    freshness = gx_module("great_expectations.exceptions.resource_freshness")
 
     # GX file stores refuse path separators in keys (Airflow run ids can hold them).
     run_id = gx.RunIdentifier(run_name=batch_id.replace("/", "_").replace("\\", "_"))
     try:
         run = _checkpoint(settings, suite).run(batch_parameters={"dataframe": batch}, run_id=run_id)
-    except ResourceFreshnessAggregateError:  # another process stored the suite since: again
+    except (
+        freshness.ResourceFreshnessAggregateError
+    ):  # another process stored the suite since: again
         run = _checkpoint(settings, suite, refresh=True).run(
             batch_parameters={"dataframe": batch}, run_id=run_id
         )
+    stored = _stored.setdefault(settings.state_dir, [])
+    for result_id in run.run_results:  # ValidationResultIdentifiers
+        stored.extend([result_id, result_id.expectation_suite_identifier])
     outcome = Outcome(
         suite=suite.name,
         batch=batch_id,
@@ -189,9 +222,14 @@ def gx_context_docs(settings: Settings) -> Path:
     return settings.state_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
 
 
-def build_data_docs(settings: Settings) -> Path:
-    """Render every stored validation result as static HTML; returns the index page."""
-    gx_context(settings).build_data_docs()
+def build_data_docs(settings: Settings, *, incremental: bool = False) -> Path:
+    """Render the stored validation results as static HTML; returns the index page. With
+    `incremental`, only the suites and results this process stored are rendered (and the
+    index): a run's cost then does not grow with the history."""
+    stored = _stored.get(settings.state_dir)
+    if incremental and not stored:
+        return gx_context_docs(settings) / "index.html"
+    gx_context(settings).build_data_docs(resource_identifiers=stored if incremental else None)
     index = gx_context_docs(settings) / "index.html"
     log.info("GX Data Docs: %s", index)
     return index

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +22,7 @@ from ingestion.landing import (
     LandingFileError,
     LandingLimits,
     LineBatch,
+    RecordCount,
     landing_files,
     read_batches,
 )
@@ -60,19 +62,21 @@ def _record_batch(
 
 
 class _DayStream:
-    """The day's landing lines as record batches, one landing batch at a time. A file refused
-    while streaming is kept, so the caller raises its clear error rather than the writer's."""
+    """The day's landing lines as record batches, one landing batch at a time, and the records
+    counted from the same bytes. A file refused while streaming is kept, so the caller raises
+    its clear error rather than the writer's."""
 
     def __init__(self, files: list[LandingFile], limits: LandingLimits, run_id: str) -> None:
         self.files, self.limits, self.run_id = files, limits, run_id
         self.rows = 0
+        self.count = RecordCount()
         self.refused: LandingFileError | None = None
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         now = dt.datetime.now(dt.UTC)
         try:
             for file in self.files:
-                for batch in read_batches(file, self.limits):
+                for batch in read_batches(file, self.limits, self.count):
                     self.rows += len(batch.lines)
                     yield _record_batch(file, batch, self.run_id, now)
         except LandingFileError as exc:
@@ -80,12 +84,18 @@ class _DayStream:
             raise
 
 
-def land_bronze(settings: Settings, day: dt.date, run_id: str) -> int:
-    """Replace the day's bronze partition with its landing files in one commit, streamed batch
-    by batch (memory bounded by the batch, not the day); returns rows written.
+@dataclass(frozen=True)
+class Landed:
+    input_records: int  # counted from the landing bytes (`landing.RecordCount`)
+    bronze_rows: int  # lines written
 
-    The files were checked before (`runs.start_run` counts them under the same limits); a file
-    refused here anyway (it changed since) aborts the write before the commit."""
+
+def land_bronze(settings: Settings, day: dt.date, run_id: str) -> Landed:
+    """Replace the day's bronze partition with its landing files in one commit, streamed batch
+    by batch (memory bounded by the batch, not the day), in one pass over the files.
+
+    A file that cannot be read or is past the size limit raises `LandingFileError` naming it,
+    and the write is aborted before its commit: bronze keeps the day's previous rows."""
     files = landing_files(settings, day)
     stream = _DayStream(files, LandingLimits.of(settings), run_id)
     reader = pa.RecordBatchReader.from_batches(tables.BRONZE_EVENTS.schema, stream.batches())
@@ -101,7 +111,7 @@ def land_bronze(settings: Settings, day: dt.date, run_id: str) -> int:
             raise stream.refused from None
         raise
     log.info("%s %s: %d lines from %d files", tables.BRONZE_EVENTS, day, stream.rows, len(files))
-    return stream.rows
+    return Landed(input_records=stream.count.records, bronze_rows=stream.rows)
 
 
 def read_day(settings: Settings, day: dt.date) -> pa.Table:

@@ -13,18 +13,27 @@ import logging
 from collections.abc import Callable
 
 from audotics.settings import Settings
-from expectations.validation import build_data_docs
+from expectations.validation import build_data_docs, warm_up
 from ingestion import bronze, catalog_extract, refine, runs
+from ingestion.landing import LandingFileError
 
 log = logging.getLogger(__name__)
 
 
 def land_day(settings: Settings, day: dt.date, run_id: str) -> int:
-    """Check and count the landing files, start the run row, land bronze; returns its rows."""
+    """Start the run row and land bronze; returns its rows. A refused landing file fails the
+    run row, naming the file, and raises: nothing of the day is committed."""
     runs.start_run(settings, day, run_id)
-    rows = bronze.land_bronze(settings, day, run_id)
-    runs.step_done(settings, day, run_id, "bronze", bronze_rows=rows)
-    return rows
+    try:
+        landed = bronze.land_bronze(settings, day, run_id)
+    except LandingFileError as exc:
+        runs.fail_run(settings, day, run_id, str(exc))
+        raise
+    runs.step_done(
+        settings, day, run_id, "bronze",
+        input_records=landed.input_records, bronze_rows=landed.bronze_rows,
+    )  # fmt: skip
+    return landed.bronze_rows
 
 
 def refine_events(settings: Settings, day: dt.date, run_id: str) -> refine.RefineResult:
@@ -52,7 +61,8 @@ def ingest(
     on_day: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Catalog first (events are checked against it), then each day (`on_day` sees each run
-    row as it ends), then the Data Docs, also when a day failed."""
+    row as it ends), then the Data Docs of these runs, also when a day failed."""
+    warm_up()  # GX's imports overlap the catalog extract and the first bronze
     catalog_extract.extract_catalog(settings, run_id)
     results = []
     try:
@@ -62,5 +72,5 @@ def ingest(
             if on_day:
                 on_day(results[-1])
     finally:
-        build_data_docs(settings)
+        build_data_docs(settings, incremental=True)
     return results

@@ -27,7 +27,7 @@ BATCH_BYTES = 64 << 20
 
 class LandingFileError(AudoticsError):
     """A landing file cannot be read (not gzip, truncated) or decompresses past the file size
-    limit: the day stops before anything is written, with a message naming the file."""
+    limit: nothing of the day is committed, and the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def _decompressed(file: LandingFile, max_file_bytes: int) -> Iterator[bytes]:
                     raise LandingFileError(
                         f"landing file {file.path} decompresses to more than "
                         f"AUDOTICS_INGEST_MAX_FILE_BYTES={max_file_bytes:,} bytes: refused, "
-                        "nothing of its day was written"
+                        "nothing of its day is committed"
                     )
                 yield chunk
     except (OSError, EOFError, zlib.error) as exc:  # a 0-byte file is empty, not an error
@@ -183,13 +183,36 @@ class _Lines:
         self._head, self._length, self._digest = [], 0, None
 
 
-def read_batches(file: LandingFile, limits: LandingLimits) -> Iterator[LineBatch]:
+class RecordCount:
+    """Records of a file, counted from its bytes as they stream by (newlines, and a last line
+    without one): independent of the line splitting in `read_batches`, so the reconciliation
+    compares two separate counts of the same pass."""
+
+    def __init__(self) -> None:
+        self.records, self._last = 0, b"\n"
+
+    def add(self, chunk: bytes) -> None:
+        self.records += chunk.count(b"\n")
+        self._last = chunk[-1:]
+
+    def finish(self) -> int:
+        self.records += self._last != b"\n"
+        self._last = b"\n"
+        return self.records
+
+
+def read_batches(
+    file: LandingFile, limits: LandingLimits, count: RecordCount | None = None
+) -> Iterator[LineBatch]:
     """Every line of the file as received (without the newline), in batches of
     `limits.batch_lines` lines (fewer once a batch holds BATCH_BYTES). An empty trailing line
-    (the file ends with a newline) is not a record; a blank line inside the file is one."""
+    (the file ends with a newline) is not a record; a blank line inside the file is one.
+    `count`, if given, counts the file's records from the same bytes."""
     lines = _Lines(limits.max_line_bytes)
     number, pending = 1, 0
     for chunk in _decompressed(file, limits.max_file_bytes):
+        if count:
+            count.add(chunk)
         lines.feed(chunk)
         pending += len(chunk)
         while len(lines.done) >= limits.batch_lines:
@@ -202,17 +225,9 @@ def read_batches(file: LandingFile, limits: LandingLimits) -> Iterator[LineBatch
             number, pending = number + len(batch.lines), 0
             yield batch
     lines.finish()
+    if count:
+        count.finish()
     while lines.done:
         batch = lines.take(limits.batch_lines, number)
         number += len(batch.lines)
         yield batch
-
-
-def count_records(file: LandingFile, limits: LandingLimits) -> int:
-    """Count the records of a file by streaming its bytes: independent of `read_batches`, so
-    the reconciliation compares two separate counts. Refuses the file as reading it would."""
-    count, last = 0, b"\n"
-    for chunk in _decompressed(file, limits.max_file_bytes):
-        count += chunk.count(b"\n")
-        last = chunk[-1:]
-    return count + (last != b"\n")

@@ -1,15 +1,16 @@
 """ops/ingest_runs: one row per run and interval, kept as the run goes, and the day's gates.
 
-The row is written FIRST, as `running`, once the day's landing files are checked and counted
-(so a refused file stops the day before anything is written), then updated after each step
-(`steps_done`), and finally set to `success`, `warning` or `failed`. A run that dies leaves its
-row `running` with the steps it committed; the next run of the day redoes every step (each
-replaces the day's slice) and marks that row `failed`, interrupted.
+The row is written FIRST, as `running`, then updated after each step (`steps_done`), and
+finally set to `success`, `warning` or `failed`. A landing file bronze refuses (unreadable, or
+past the size limit) fails the row with the file's name, and nothing of the day is committed. A
+run that dies leaves its row `running` with the steps it committed; the next run of the day
+redoes every step (each replaces the day's slice) and marks that row `failed`, interrupted.
 
 The gates, on the final row, as Great Expectations suites (`expectations.runs`):
 - reconciliation: input_records = bronze_rows = silver_rows + quarantine_rows + duplicate_rows,
-  where input_records is counted from the landing files' bytes (landing.count_records),
-  independently of the parser that filled bronze;
+  where input_records is counted from the landing files' bytes as bronze streams them
+  (`landing.RecordCount`), independently of the line splitting that filled bronze, and the
+  other counts are read back from the committed tables;
 - volume: a day with no landing files, or with fewer records than
   AUDOTICS_INGEST_MIN_VOLUME_SHARE of the trailing average of the previous successful days, is
   flagged: `warning`, or `failed` with AUDOTICS_INGEST_VOLUME_GATE=fail.
@@ -34,7 +35,7 @@ from audotics.lake import tables
 from audotics.settings import Settings
 from expectations import runs as run_suites
 from expectations.validation import QualityGateError, validate
-from ingestion.landing import LandingLimits, count_records, day_folder, landing_files
+from ingestion.landing import day_folder, landing_files
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,9 @@ def run_row(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
 
 
 def start_run(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
-    """Check and count the day's landing files, then record the run as `running`.
-
-    Counting reads every file under the size limit, so an unreadable or oversized file raises
-    `LandingFileError` here, before bronze or the run row is written. Rows of earlier runs of
-    the day still `running` died mid-way: they are marked in the same commit."""
+    """Record the run as `running`, with the day's landing files. Rows of earlier runs of the
+    day still `running` died mid-way: they are marked in the same commit."""
     files = landing_files(settings, day)
-    limits = LandingLimits.of(settings)
-    input_records = sum(count_records(file, limits) for file in files)
     interrupted = [
         row for row in _rows(settings, _on_day(day))
         if row["status"] == RUNNING and row["run_id"] != run_id
@@ -119,20 +115,13 @@ def start_run(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
         "run_id": run_id,
         "interval_start": start,
         "interval_end": start + dt.timedelta(days=1),
-        "input_records": input_records,
         "landing_files": len(files),
         "started_at": dt.datetime.now(dt.UTC),
         "status": RUNNING,
         "steps_done": [],
     }
     _write(settings, day, [row, *interrupted], "start_run")
-    log.info(
-        "landing day %s: run %s started, %d records in %d files",
-        day,
-        run_id,
-        input_records,
-        len(files),
-    )
+    log.info("landing day %s: run %s started, %d landing files", day, run_id, len(files))
     return row
 
 
@@ -144,6 +133,15 @@ def step_done(settings: Settings, day: dt.date, run_id: str, step: str, **counts
     done = [s for s in row.get("steps_done") or [] if s != step]
     row.update(counts, steps_done=[*done, step])
     _write(settings, day, [row], step)
+    return row
+
+
+def fail_run(settings: Settings, day: dt.date, run_id: str, reason: str) -> dict[str, Any]:
+    """End the run as `failed`, for `reason`, where a step stopped before its commit."""
+    row = run_row(settings, day, run_id)
+    row.update(status=FAILED, status_reason=reason, finished_at=dt.datetime.now(dt.UTC))
+    _write(settings, day, [row], "fail")
+    log.error("%s %s: run %s failed: %s", tables.INGEST_RUNS, day, run_id, reason)
     return row
 
 

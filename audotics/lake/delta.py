@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from deltalake.fs import DeltaStorageHandler
 
@@ -26,6 +26,9 @@ from audotics.lake.tables import Table
 from audotics.settings import Settings
 
 WriteMode = Literal["append", "overwrite"]
+# Zstandard at its fastest level: as fast to write as delta-rs's default Snappy, and files
+# half the size (bronze's raw lines most), so every later scan reads half the bytes.
+WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=1)
 
 
 class LakeError(AudoticsError):
@@ -169,6 +172,7 @@ def write_arrow(
             predicate=predicate,
             schema_mode=schema_mode,
             storage_options=settings.storage_options or None,
+            writer_properties=WRITER_PROPERTIES,
             commit_properties=commit_properties(metadata),
         )
     except Exception as exc:  # delta-rs raises several error types; name the table in all
@@ -198,6 +202,7 @@ def merge_arrow(
         predicate=condition,
         source_alias="s",
         target_alias="t",
+        writer_properties=WRITER_PROPERTIES,
         commit_properties=commit_properties(metadata),
     )
     if update:

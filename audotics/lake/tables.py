@@ -218,8 +218,8 @@ INGEST_RUNS = Table(
     ),
     keys=("run_id", "interval_start"),
     notes={
-        "input_records": "counted from the landing files' bytes, independently of the parser, "
-        "before anything is written",
+        "input_records": "counted from the landing files' bytes as bronze streams them, "
+        "independently of the line splitting (NULL until the bronze step is done)",
         "unknown_fields": "the schema-drift report: JSON {field: records}; the fields stay in "
         "bronze",
         "status": "`running` until the run ends, then `success`, `warning` (flagged by the volume "
@@ -227,7 +227,7 @@ INGEST_RUNS = Table(
         "steps_done": "the steps committed so far, in order (`bronze`, `refine`): a row left "
         "`running` says which step did not finish; the next run of the day redoes it",
         "status_reason": "why the status is not `success`: the volume gate's finding, the failed "
-        "gate, or the interruption",
+        "gate, a refused landing file, or the interruption",
     },
 )
 

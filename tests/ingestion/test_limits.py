@@ -21,13 +21,13 @@ from audotics import lake
 from audotics.lake import tables
 from demo.world.generate import generate_world
 from ingestion import landing
-from ingestion.bronze import land_bronze
+from ingestion.bronze import Landed, land_bronze
 from ingestion.days import ingest
 from ingestion.landing import (
     LandingFile,
     LandingFileError,
     LandingLimits,
-    count_records,
+    RecordCount,
     landing_days,
     read_batches,
 )
@@ -80,7 +80,8 @@ def test_streamed_lines_are_the_lines_with_long_ones_cut_and_digested(tmp_path, 
             expected.pop()  # the newline that ends the file ends the last record
 
         seen: list[bytes] = []
-        for batch in read_batches(file, limits):
+        count = RecordCount()
+        for batch in read_batches(file, limits, count):
             assert batch.first_line_number == len(seen) + 1
             assert 0 < len(batch.lines) <= limits.batch_lines
             for position, line in enumerate(batch.lines):
@@ -91,7 +92,7 @@ def test_streamed_lines_are_the_lines_with_long_ones_cut_and_digested(tmp_path, 
                 else:
                     assert position not in batch.cut
                 seen.append(line)
-        assert len(seen) == len(expected) == count_records(file, limits)
+        assert len(seen) == len(expected) == count.records
 
 
 def test_a_0_byte_gz_is_a_readable_empty_file(tmp_path) -> None:
@@ -99,8 +100,9 @@ def test_a_0_byte_gz_is_a_readable_empty_file(tmp_path) -> None:
     path.write_bytes(b"")
     file = LandingFile(path, dt.date(2026, 11, 1))
     limits = LandingLimits(MIB, MIB, 10)
-    assert count_records(file, limits) == 0
-    assert list(read_batches(file, limits)) == []
+    count = RecordCount()
+    assert list(read_batches(file, limits, count)) == []
+    assert count.records == 0
 
 
 # --- on the lake ------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def test_a_100_mb_line_is_kept_cut_in_bronze_with_its_length_and_digest(world) -
     tracemalloc.start()
     try:
         with PeakRss() as rss:
-            assert land_bronze(settings, day, "long-line") == 3
+            assert land_bronze(settings, day, "long-line") == Landed(3, 3)
         python_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -180,12 +182,12 @@ def test_a_cut_line_is_quarantined_as_line_too_long_and_the_day_reconciles(world
     assert "line_too_long" in row["reasons"]
 
 
-def test_a_gzip_bomb_is_refused_naming_the_file_before_anything_is_committed(world) -> None:
+def test_a_gzip_bomb_is_refused_naming_the_file_and_nothing_of_the_day_is_committed(world) -> None:
     limit = 8 * MIB
     settings = world.model_copy(update={"ingest_max_file_bytes": limit})
     day = landing_days(settings)[0]
     ingest(settings, [day], run_id="before-the-bomb")
-    versions = {t: lake.version(settings, t) for t in (*DAY_TABLES, tables.INGEST_RUNS)}
+    versions = {t: lake.version(settings, t) for t in DAY_TABLES}
     bronze_before = bronze_of(settings, day)
 
     bomb = landing_folder(settings, day) / f"events-{day}T23-bomb.jsonl.gz"
@@ -203,7 +205,10 @@ def test_a_gzip_bomb_is_refused_naming_the_file_before_anything_is_committed(wor
             land_bronze(settings, day, "bomb-bronze")
         assert {t: lake.version(settings, t) for t in versions} == versions
         assert bronze_of(settings, day) == bronze_before
-        runs = lake.read_arrow(settings, tables.INGEST_RUNS).column("run_id").to_pylist()
-        assert "bomb" not in runs
+        # The run row says why: failed, naming the file.
+        (row,) = lake.read_arrow(
+            settings, tables.INGEST_RUNS, filter=ds.field("run_id") == "bomb"
+        ).to_pylist()
+        assert row["status"] == "failed" and bomb.name in row["status_reason"]
     finally:
         bomb.unlink()
