@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     )
     redis_port: int = Field(63799, description="Port of the embedded Redis.")
 
+    lock_wait_seconds: float = Field(
+        1800,
+        ge=0,
+        description="How long a run waits for a lock another run holds (a day's refine, "
+        "`audotics run`, the warehouse build) before it refuses, naming the holder.",
+    )
+
     # --- Spark ----------------------------------------------------------------------------------
     spark_master: str = Field(
         "local[*]", description="Spark master URL: local[*], spark://host:7077, k8s://..., yarn."

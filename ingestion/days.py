@@ -12,6 +12,8 @@ import json
 import logging
 from collections.abc import Callable
 
+from audotics import locks
+from audotics.lake import tables
 from audotics.settings import Settings
 from expectations.validation import build_data_docs, warm_up
 from ingestion import bronze, catalog_extract, refine, runs
@@ -36,9 +38,17 @@ def land_day(settings: Settings, day: dt.date, run_id: str) -> int:
     return landed.bronze_rows
 
 
+# Every landing day's refine judges duplicates against silver and then commits silver: one at a
+# time, or two days sharing events would both commit them.
+REFINE_LOCK = f"refine {tables.SILVER_EVENTS}"
+
+
 def refine_events(settings: Settings, day: dt.date, run_id: str) -> refine.RefineResult:
-    """Refine the day's bronze into silver and quarantine, and record the step."""
-    result = refine.refine_day(settings, day, run_id)
+    """Refine the day's bronze into silver and quarantine, and record the step; one day at a
+    time across every process (`REFINE_LOCK`)."""
+    purpose = f"refine of landing day {day}, run {run_id}"
+    with locks.exclusive(settings, REFINE_LOCK, purpose=purpose):
+        result = refine.refine_day(settings, day, run_id)
     runs.step_done(
         settings, day, run_id, "refine",
         silver_rows=result.silver_rows, quarantine_rows=result.quarantine_rows,

@@ -10,13 +10,15 @@ so a second run redoes the work and ends in the same state.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 
 import click
 
+from audotics import locks
 from audotics.errors import AudoticsError
 from audotics.identifiers import new_run_id
 from audotics.settings import Settings, get_settings
-from orchestration.stages import STAGES, RunContext
+from orchestration.stages import SERVICES, STAGES, RunContext
 from warehouse.dbt import dbt_target_dir
 
 
@@ -25,7 +27,15 @@ class StageError(AudoticsError):
 
 
 def run_pipeline(settings: Settings) -> RunContext:
+    """Every stage in order; one `audotics run` at a time (two would build and publish over
+    each other)."""
     ctx = RunContext(settings, new_run_id("run"))
+    with ExitStack() as held:
+        _run_stages(ctx, held)
+    return ctx
+
+
+def _run_stages(ctx: RunContext, held: ExitStack) -> None:
     started = time.perf_counter()
     for number, stage in enumerate(STAGES, 1):
         click.echo(f"[{number}/{len(STAGES)}] {stage.name} ...", err=True)
@@ -39,8 +49,10 @@ def run_pipeline(settings: Settings) -> RunContext:
             f"{time.perf_counter() - stage_started:.1f}s: {summary}",
             err=True,
         )
+        if stage is SERVICES:  # the lock lives in PostgreSQL, which is up from here on
+            purpose = f"audotics run {ctx.run_id}"
+            held.enter_context(locks.exclusive(ctx.settings, "audotics run", purpose=purpose))
     ctx.report["seconds"] = round(time.perf_counter() - started, 1)
-    return ctx
 
 
 def print_report(ctx: RunContext) -> None:
