@@ -12,10 +12,11 @@ Runs when `features/interactions` has a new version (asset schedule, from the `t
    model version.
 3. `evaluate`: temporal hold-out metrics of the model and of the popularity baseline.
 4. `gate`: a model that does not beat the baseline, or falls more than the margin below the
-   published model, is marked `rejected` with the reason and the run FAILS here
-   (`GateRejected: model ... rejected, not published: ...`); nothing after it runs.
-5. `register`: marks the model `published`.
-6. `recommend`: gold/recommendations and gold/similar_tracks for that model version.
+   published model, is marked `rejected` with the reason. A verdict, not a failure: the task
+   is SKIPPED with the reason and the published model keeps serving; on a first night (no
+   model published yet) the popularity baseline goes on as its own version instead.
+5. `register`: marks the model (or the baseline) `published`.
+6. `recommend`: gold/recommendations and gold/similar_tracks for that version.
 
 Logic lives in `spark_jobs.recommender.train`; this file only orchestrates.
 """
@@ -69,11 +70,15 @@ def train_recommender():
 
     @task(retries=0)  # a rejection is a verdict, not a transient failure
     def gate(version: str) -> str:
-        from audotics.settings import get_settings
-        from spark_jobs.recommender.train import gate_step
+        from airflow.exceptions import AirflowSkipException
 
-        gate_step(get_settings(), version)
-        return version
+        from audotics.settings import get_settings
+        from spark_jobs.recommender.train import gate_or_baseline
+
+        verdict = gate_or_baseline(get_settings(), version)
+        if verdict.version is None:  # the published model keeps serving: skip, not fail
+            raise AirflowSkipException(verdict.rejected)
+        return verdict.version
 
     @task(outlets=outlets(TRAIN, tables.MODEL_REGISTRY))
     def register(version: str) -> str:

@@ -110,10 +110,19 @@ def model_lists(
 
 
 def fallback_lists(
-    data: Interactions, users: Users, space: ItemSpace, options: ListOptions
+    data: Interactions,
+    users: Users,
+    space: ItemSpace,
+    options: ListOptions,
+    *,
+    everyone: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lists of catalog users without history: (user ids, ids in the item space, scores)."""
-    cold = ~pd.Index(users.user_ids).isin(data.user_ids)
+    """Popularity lists (by country and taste) of the catalog users without history, or of
+    every catalog user with `everyone` (the baseline): (user ids, ids in the item space,
+    scores)."""
+    cold = np.ones(len(users.user_ids), bool)
+    if not everyone:
+        cold = ~pd.Index(users.user_ids).isin(data.user_ids)
     countries, country_codes = pd.factorize(users.countries)
     user_country = pd.Index(users.user_ids).get_indexer(data.user_ids)
     data_country = np.where(user_country >= 0, countries[np.maximum(user_country, 0)], -1)
@@ -167,6 +176,32 @@ def list_rows(
 def similar_tracks_rows(item_factors: np.ndarray, space: ItemSpace, n: int) -> pa.Table:
     allowed = space.in_catalog[: space.n_model_items]
     items, similar, cosines = similar_items(item_factors, n, allowed)
+    return _similar_rows(items, similar, cosines, space)
+
+
+def popular_in_genre_rows(data: Interactions, space: ItemSpace, n: int) -> pa.Table:
+    """The baseline's similar tracks: for each played catalog track, the `n` tracks of its
+    genre most users played (itself left out), scored by their share of those users."""
+    allowed = space.in_catalog[: space.n_model_items]
+    listeners = np.bincount(data.items, minlength=space.n_model_items).astype(np.float64)
+    genres = space.genres[: space.n_model_items]
+    items = np.flatnonzero(allowed & (listeners > 0))
+    similar = np.full((len(items), n), -1)
+    scores = np.full((len(items), n), -np.inf)
+    for genre in np.unique(genres[items]):
+        members = items[genres[items] == genre]
+        ranked = members[np.argsort(-listeners[members], kind="stable")][: n + 1]
+        for row in np.flatnonzero(np.isin(items, members)):
+            others = ranked[ranked != items[row]][:n]
+            similar[row, : len(others)] = others
+            scores[row, : len(others)] = listeners[others] / len(data.user_ids)
+    return _similar_rows(items, similar, scores, space)
+
+
+def _similar_rows(
+    items: np.ndarray, similar: np.ndarray, scores: np.ndarray, space: ItemSpace
+) -> pa.Table:
+    """Long format: one row per (track, rank) with a similar track; ranks 1-based, dense."""
     valid = similar >= 0
     rows, _ = np.nonzero(valid)
     return pa.table(
@@ -174,6 +209,6 @@ def similar_tracks_rows(item_factors: np.ndarray, space: ItemSpace, n: int) -> p
             "track_id": pa.array(space.track_ids[items[rows]].astype(str)),
             "rank": pa.array(np.cumsum(valid, axis=1)[valid], pa.int32()),
             "similar_track_id": pa.array(space.track_ids[similar[valid]].astype(str)),
-            "score": pa.array(cosines[valid], pa.float64()),
+            "score": pa.array(scores[valid], pa.float64()),
         }
     )

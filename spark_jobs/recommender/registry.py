@@ -52,12 +52,18 @@ class ModelRecord:
         return self.status == "published"
 
 
+# The engine of the popularity baseline's record: what serves when no model passed the gate yet.
+POPULARITY = "popularity"
+
+
 def model_version(engine: str, params: dict[str, Any], as_of: dt.date, data_sha256: str) -> str:
-    """`als-YYYYMMDD-<hash>` of the engine, the model's params, the as-of date and the content
-    of the training data: the same model trained on the same rows gets the same version, so a
-    rerun finds its own row (however long its tuning took, whatever the table version)."""
+    """`als-YYYYMMDD-<hash>` (`popularity-...` for the baseline) of the engine, the model's
+    params, the as-of date and the content of the training data: the same model trained on the
+    same rows gets the same version, so a rerun finds its own row (however long its tuning
+    took, whatever the table version)."""
     identity = json.dumps([engine, params, as_of.isoformat(), data_sha256], sort_keys=True)
-    return f"als-{as_of:%Y%m%d}-{hashlib.sha256(identity.encode()).hexdigest()[:6]}"
+    kind = POPULARITY if engine == POPULARITY else "als"
+    return f"{kind}-{as_of:%Y%m%d}-{hashlib.sha256(identity.encode()).hexdigest()[:6]}"
 
 
 def now() -> dt.datetime:
@@ -85,6 +91,26 @@ def new_candidate(
         baseline_metrics={},
         status="candidate",
         reason="trained, not yet evaluated",
+        created_at=created,
+        status_changed_at=created,
+    )
+
+
+def popularity_baseline(rejected: ModelRecord, reason: str) -> ModelRecord:
+    """A candidate record of the popularity baseline on the data `rejected` was trained on,
+    scored by the same evaluation (its metrics are the candidate's baseline metrics)."""
+    data_sha256 = rejected.params[DATA_SHA256]
+    created = now()
+    return ModelRecord(
+        model_version=model_version(POPULARITY, {}, rejected.data_as_of, data_sha256),
+        engine=POPULARITY,
+        params={DATA_SHA256: data_sha256},
+        data_as_of=rejected.data_as_of,
+        data_version=rejected.data_version,
+        metrics=rejected.baseline_metrics,
+        baseline_metrics=rejected.baseline_metrics,
+        status="candidate",
+        reason=reason,
         created_at=created,
         status_changed_at=created,
     )

@@ -9,9 +9,13 @@ train -> evaluate -> gate -> register -> recommend
   the hold-out days) and score the test window [T, end of as_of) beside the popularity
   baseline; record both in the registry. (The published model also saw the test window: these
   metrics measure its recipe on the freshest data it could not have seen.)
-- gate: reject (recorded with the reason, raised as GateRejected) or let through.
-- register: mark the model `published`.
-- recommend: write gold/recommendations and gold/similar_tracks for the model version.
+- gate: let the model through, or reject it (recorded with the reason). A rejection is a
+  verdict, not a failure: the published model keeps serving; when no model was ever published
+  (a first night), the popularity baseline goes on in its place, as a version of its own
+  (`popularity-YYYYMMDD-<hash>`: lists by country and taste for every user, and as similar
+  tracks the most played of the same genre), so serving always has something to serve.
+- register: mark the model (or the baseline) `published`.
+- recommend: write gold/recommendations and gold/similar_tracks for the version.
 
 A model's version is its identity (engine, chosen params, as-of date, content of the data:
 `registry.model_version`), and tuning is seeded, so a rerun on the same data trains the same
@@ -24,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -39,6 +44,7 @@ from spark_jobs.recommender.batch import (
     fallback_lists,
     list_rows,
     model_lists,
+    popular_in_genre_rows,
     similar_tracks_rows,
 )
 from spark_jobs.recommender.data import Interactions, InteractionsError, load_snapshot
@@ -152,6 +158,32 @@ def gate_step(settings: Settings, version: str) -> GateDecision:
     return decision
 
 
+@dataclass(frozen=True)
+class Verdict:
+    version: str | None  # what register and recommend go on with; None: nothing new serves
+    rejected: str | None = None  # why the candidate was rejected; None: it passed
+
+
+def gate_or_baseline(settings: Settings, version: str) -> Verdict:
+    """The gate's verdict on `version`, and what goes on: the candidate if it passed; if not,
+    nothing while a published model keeps serving, or else the popularity baseline."""
+    try:
+        gate_step(settings, version)
+        return Verdict(version)
+    except GateRejected as exc:
+        rejected = str(exc)
+    published = registry.get_published(settings)
+    if published is not None:
+        return Verdict(None, f"{rejected}; {published.model_version} keeps serving")
+    reason = f"{PASSED}no model published yet and {version} was rejected: the popularity "
+    reason += "baseline serves until a model passes the gate"
+    baseline = registry.popularity_baseline(registry.get(settings, version), reason)
+    if registry.find(settings, baseline.model_version) is None:
+        registry.register(settings, baseline)
+    log.warning("%s; first night: %s serves", rejected, baseline.model_version)
+    return Verdict(baseline.model_version, f"{rejected}; {baseline.model_version} serves")
+
+
 def register_step(settings: Settings, version: str) -> registry.ModelRecord:
     record = registry.get(settings, version)
     if record.published:
@@ -172,8 +204,6 @@ def recommend_step(settings: Settings, version: str) -> dict[str, int]:
         return {}
     record = registry.get(settings, version)
     data = load_snapshot(settings, record.data_as_of, record.data_version).interactions
-    user_factors = store.read_factors(settings, version, tables.USER_FACTORS, data.user_ids)
-    item_factors = store.read_factors(settings, version, tables.ITEM_FACTORS, data.item_ids)
     tracks = read_tracks(settings, record.data_as_of)
     users = read_users(settings, tracks)
     space = ItemSpace.build(data.item_ids, tracks)
@@ -183,15 +213,22 @@ def recommend_step(settings: Settings, version: str) -> dict[str, int]:
         max_per_artist=settings.recommender_max_per_artist,
         new_track_slots=settings.recommender_new_track_slots,
     )
-    ids, scores = model_lists(data, user_factors, item_factors, space, options)
-    cold_users, cold_ids, cold_scores = fallback_lists(data, users, space, options)
-    recommendations = pa.concat_tables(
-        [
-            list_rows(data.user_ids, ids, scores, space, "model"),
-            list_rows(cold_users, cold_ids, cold_scores, space, "fallback"),
-        ]
-    )
-    similar = similar_tracks_rows(item_factors, space, settings.recommender_similar_n)
+    if record.engine == registry.POPULARITY:
+        cold_users, ids, scores = fallback_lists(data, users, space, options, everyone=True)
+        recommendations = list_rows(cold_users, ids, scores, space, "fallback")
+        similar = popular_in_genre_rows(data, space, settings.recommender_similar_n)
+    else:
+        user_factors = store.read_factors(settings, version, tables.USER_FACTORS, data.user_ids)
+        item_factors = store.read_factors(settings, version, tables.ITEM_FACTORS, data.item_ids)
+        ids, scores = model_lists(data, user_factors, item_factors, space, options)
+        cold_users, cold_ids, cold_scores = fallback_lists(data, users, space, options)
+        recommendations = pa.concat_tables(
+            [
+                list_rows(data.user_ids, ids, scores, space, "model"),
+                list_rows(cold_users, cold_ids, cold_scores, space, "fallback"),
+            ]
+        )
+        similar = similar_tracks_rows(item_factors, space, settings.recommender_similar_n)
     store.replace_partition(settings, tables.RECOMMENDATIONS, version, recommendations)
     store.replace_partition(settings, tables.SIMILAR_TRACKS, version, similar)
     return {
@@ -204,19 +241,24 @@ def recommend_step(settings: Settings, version: str) -> dict[str, int]:
 def run_pipeline(
     settings: Settings, as_of: dt.date | None = None, engine: str | None = None
 ) -> dict[str, Any]:
-    """All steps in order, as the DAG runs them; raises GateRejected when the gate says no.
-    `unchanged`: the model was published before (a rerun on the same data)."""
+    """All steps in order, as the DAG runs them. `unchanged`: the model was published before
+    (a rerun on the same data); `serving`: the version published now (the model, or on a first
+    night the baseline), None when a rejected model leaves the published one serving."""
     version = train_step(settings, as_of, engine)
     unchanged = registry.get(settings, version).published
     evaluate_step(settings, version)
-    gate_step(settings, version)
-    record = register_step(settings, version)
-    written = recommend_step(settings, version)
+    verdict = gate_or_baseline(settings, version)
+    written = {}
+    if verdict.version is not None:
+        register_step(settings, verdict.version)
+        written = recommend_step(settings, verdict.version)
+    record = registry.get(settings, version)
     return {
         "model_version": version,
         "status": record.status,
         "unchanged": unchanged,
-        "reason": record.reason,
+        "reason": verdict.rejected or record.reason,
+        "serving": verdict.version,
         "metrics": record.metrics,
         "baseline_metrics": record.baseline_metrics,
         "params": record.params,

@@ -18,12 +18,21 @@ from audotics import lake
 from audotics.lake import tables
 from demo.synthetic import clustered_interactions
 from feature_store.definitions import AUDIO_FEATURES, TRACK_FEATURES
+from serving.publish import publish_recommendations
 from spark_jobs.recommender import registry
 from spark_jobs.recommender.data import load_snapshot
 from spark_jobs.recommender.evaluation import evaluate_with_baseline
 from spark_jobs.recommender.gate import GateRejected, decide
 from spark_jobs.recommender.ranking import factor_scorer
-from spark_jobs.recommender.train import gate_step, holdout_split, run_pipeline
+from spark_jobs.recommender.train import (
+    Verdict,
+    gate_or_baseline,
+    gate_step,
+    holdout_split,
+    recommend_step,
+    register_step,
+    run_pipeline,
+)
 
 AUDOTICS = str(Path(sys.executable).with_name("audotics"))
 AS_OF = dt.date(2026, 11, 3)
@@ -193,8 +202,9 @@ def test_pipeline_publishes_recommendations(lake_settings) -> None:
     assert len(factors["factors"][0]) == record.params["factors"]
 
 
-def test_gate_rejects_random_factors_and_records_why(lake_settings) -> None:
-    snapshot = load_snapshot(lake_settings, AS_OF)
+def rejected_random_model(settings) -> registry.ModelRecord:
+    """A candidate of random factors, evaluated: the gate rejects it."""
+    snapshot = load_snapshot(settings, AS_OF)
     split = holdout_split(snapshot.interactions, AS_OF, 1)
     rng = np.random.default_rng(0)
     random_model = factor_scorer(
@@ -205,16 +215,70 @@ def test_gate_rejects_random_factors_and_records_why(lake_settings) -> None:
     record = registry.new_candidate(
         AS_OF, snapshot.data_version, snapshot.interactions.fingerprint, "random", {"factors": 8}
     )
-    registry.register(lake_settings, record)
-    registry.record_metrics(
-        lake_settings, record.model_version, results["model"], results["baseline"]
+    registry.register(settings, record)
+    return registry.record_metrics(
+        settings, record.model_version, results["model"], results["baseline"]
     )
+
+
+def test_gate_rejects_random_factors_and_records_why(lake_settings) -> None:
+    record = rejected_random_model(lake_settings)
     with pytest.raises(GateRejected, match="does not beat the popularity baseline"):
         gate_step(lake_settings, record.model_version)
     rejected = registry.get(lake_settings, record.model_version)
     assert rejected.status == "rejected"
     assert "ndcg@10" in rejected.reason and "baseline" in rejected.reason
     assert registry.get_published(lake_settings).model_version != record.model_version
+    # Rejected with a published model: that one keeps serving, nothing new goes on.
+    verdict = gate_or_baseline(lake_settings, record.model_version)
+    assert verdict.version is None and "keeps serving" in verdict.rejected
+
+
+def test_a_first_night_rejection_serves_the_popularity_baseline(isolated_platform):
+    settings = isolated_platform("first-night", **SMALL_MODEL)
+    write_world(settings)
+    record = rejected_random_model(settings)
+
+    verdict = gate_or_baseline(settings, record.model_version)
+    assert verdict.version.startswith("popularity-20261103-")
+    assert "rejected" in verdict.rejected and registry.get_published(settings) is None
+    register_step(settings, verdict.version)
+    written = recommend_step(settings, verdict.version)
+
+    baseline = registry.get_published(settings)
+    assert (baseline.model_version, baseline.engine) == (verdict.version, registry.POPULARITY)
+    assert baseline.metrics == record.baseline_metrics  # scored on the same split
+    assert gate_or_baseline(settings, record.model_version) == Verdict(
+        None, f"{verdict.rejected.split('; ')[0]}; {verdict.version} keeps serving"
+    )
+    lists = lake.read_arrow(
+        settings, tables.RECOMMENDATIONS, filter=pc.field("model_version") == verdict.version
+    )
+    assert written["recommendations"] == lists.num_rows
+    assert len(lists["user_id"].unique()) == N_USERS + COLD_USERS  # every user has a list
+    assert lists["source"].unique().to_pylist() == ["fallback"]
+    similar = lake.read_arrow(
+        settings, tables.SIMILAR_TRACKS, filter=pc.field("model_version") == verdict.version
+    )
+    assert similar.num_rows == written["similar_tracks"] == 5 * N_TRACKS  # played tracks
+    same_genre = {f"track-{t}": t % 3 for t in range(N_TRACKS)}
+    assert all(
+        same_genre[row["track_id"]] == same_genre[row["similar_track_id"]]
+        and row["track_id"] != row["similar_track_id"]
+        for row in similar.to_pylist()
+    )
+    # What publishing reads of the catalog beyond what training does: titles and names.
+    tracks = lake.read_arrow(settings, tables.SILVER_TRACKS)
+    titles = pa.array([f"Song {t}" for t in range(tracks.num_rows)])
+    lake.write_arrow(settings, tables.SILVER_TRACKS, tracks.append_column("title", titles),
+                     mode="overwrite", schema_mode="merge")  # fmt: skip
+    artists = [f"artist-{a}" for a in range(N_ARTISTS)]
+    names = {"name": [a.title() for a in artists], "is_current": [True] * N_ARTISTS}
+    lake.write_arrow(settings, tables.SILVER_ARTISTS, pa.table({"artist_id": artists, **names}))
+    served = publish_recommendations(settings)  # what the nightly publishes next
+    assert (served.model_version, served.users, served.tracks) == (
+        verdict.version, N_USERS + COLD_USERS, N_TRACKS,
+    )  # fmt: skip
 
 
 def test_a_rerun_on_the_same_rows_finds_its_published_model(tmp_path, make_settings, env_for):
