@@ -116,7 +116,12 @@ def _operation(
         "200": {"description": "The list.", "content": {"application/json": {"schema": _ref(ok)}}},
         "401": _error(f"Missing or unknown API key ({API_KEY_HEADER} header)."),
         "422": _error("A parameter is invalid; `parameter` names it."),
-        "429": _error("The API key's rate limit is exhausted.", retry_after=True),
+        "429": _error(
+            "The API key's rate limit is exhausted, or this client address sent too many "
+            "unknown keys.",
+            retry_after=True,
+        ),
+        "500": _error("The stored document for this id is corrupt (`invalid_document`)."),
         "503": _error("Redis is unreachable or no model version is published.", retry_after=True),
     }
     if not_found:
