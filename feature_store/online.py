@@ -270,19 +270,21 @@ def _read_live_vectors(
 
 
 def erase_entities(settings: Settings, entity: str, entity_ids: Sequence[str]) -> int:
-    """Remove the entities' live vectors from every view of `entity` (GDPR erasure); returns
-    how many vectors were removed. The offline rows are the lake's to delete."""
+    """Remove the entities' vectors from every version of every view of `entity` in Redis
+    (GDPR erasure): the live one, any not yet expired and one a materialization is writing
+    (whose meta, hence bucket count, does not exist yet: so every bucket is asked, not only
+    the entity's). Returns how many vectors were removed. The offline rows are the lake's.
+    """
+    if not entity_ids:
+        return 0
     client = redis_client(settings)
     prefix, removed = settings.feature_store_prefix, 0
     for view in ONLINE_VIEWS.values():
         if view.entity.name != entity:
             continue
-        version = _text(client.get(pointer_key(prefix, view)))
-        meta = client.get(meta_key(prefix, view, version)) if version else None
-        if not meta:
-            continue
-        buckets = orjson.loads(meta)["buckets"]
-        for entity_id in entity_ids:
-            key = bucket_key(prefix, view, version, bucket_of(entity_id, buckets))
-            removed += client.hdel(key, entity_id)
+        pattern = bucket_key(prefix, view, "*", 0).removesuffix("0") + "*"
+        pipe = client.pipeline(transaction=False)
+        for key in client.scan_iter(match=pattern, count=1_000):
+            pipe.hdel(key, *entity_ids)
+        removed += sum(pipe.execute())
     return removed

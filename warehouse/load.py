@@ -38,6 +38,7 @@ LOADED_AT = "_loaded_at"
 COPY_BATCH_ROWS = 65_536
 # One loader at a time: a second waits instead of interleaving its deletes and copies.
 LOAD_LOCK_KEY = 0x617564_6F7469  # "audoti"
+ABSENT_VERSION = -1  # the load state of an optional lake table that does not exist yet
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class LakeSource:
 
     table: Table
     raw_table: str
+    # Absent until its first write (the erasure audit before the first request): loaded as an
+    # empty table of its catalog schema, so the models over it build from the start.
+    optional: bool = False
 
 
 SOURCES: tuple[LakeSource, ...] = (
@@ -59,6 +63,8 @@ SOURCES: tuple[LakeSource, ...] = (
     LakeSource(tables.INGEST_RUNS, "ingest_runs"),
     LakeSource(tables.MODEL_REGISTRY, "model_registry"),
     LakeSource(tables.RECOMMENDATIONS, "recommendations"),
+    # The reconciliation of quarantine with ingest runs accounts for the lines erased since.
+    LakeSource(tables.GDPR_REQUESTS, "gdpr_requests", optional=True),
 )
 
 
@@ -331,6 +337,8 @@ def load_table(
     conn: psycopg.Connection, settings: Settings, source: LakeSource, *, full_refresh: bool
 ) -> TableLoad:
     """Copy what changed in one lake table since the last load, in one transaction."""
+    if source.optional and not lake.exists(settings, source.table):
+        return _load_absent(conn, source)
     delta = lake.open_table(settings, source.table)
     version = delta.version()
     with conn.transaction():
@@ -383,6 +391,24 @@ def load_table(
             tuple(sorted(p.key for p in changed)),
             tuple(removed),
         )
+
+
+def _load_absent(conn: psycopg.Connection, source: LakeSource) -> TableLoad:
+    """An optional lake table that does not exist yet: an empty raw table of its schema."""
+    schema = source.table.schema
+    if schema is None:
+        raise WarehouseError(f"optional source {source.table} needs a catalog schema")
+    with conn.transaction():
+        state = _read_state(conn, source.raw_table)
+        unchanged = state and state.delta_version == ABSENT_VERSION
+        if unchanged and _existing_columns(conn, source.raw_table):
+            return TableLoad(source, ABSENT_VERSION, ABSENT_VERSION, "unchanged")
+        columns = {f.name: postgres_type(f.type, f"{source.table}.{f.name}") for f in schema}
+        _prepare_table(conn, source, columns, ())
+        conn.execute(sql.SQL("delete from {}").format(_raw(source.raw_table)))
+        _write_state(conn, source, LoadState(ABSENT_VERSION), 0)
+    previous = state.delta_version if state else None
+    return TableLoad(source, ABSENT_VERSION, previous, "replaced")
 
 
 def load_warehouse(

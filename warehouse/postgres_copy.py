@@ -1,5 +1,10 @@
 """Arrow to PostgreSQL: the column type each Arrow type is copied to, and bulk COPY of Arrow
-batches (written as CSV by Arrow's C++ writer, lists as PostgreSQL array literals)."""
+batches (written as CSV by Arrow's C++ writer, lists as PostgreSQL array literals).
+
+Any text a lake file holds is copied: PostgreSQL text cannot hold NUL and must be valid UTF-8,
+while a Parquet string may hold either (a lake row written by any tool). Such a value is copied
+as its UTF-8 rendering with each NUL and each invalid sequence as U+FFFD, as ingestion renders
+quarantine text (`ingestion.rules`, point 6); the exact bytes stay in the lake."""
 
 from __future__ import annotations
 
@@ -52,9 +57,34 @@ def postgres_type(arrow_type: pa.DataType, column: str) -> str:
     raise WarehouseError(f"column {column}: Arrow type {arrow_type} has no warehouse mapping")
 
 
+REPLACEMENT = "\ufffd"
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _valid_text(column: pa.Array) -> pa.Array:
+    """The text column as PostgreSQL can hold it: NUL and invalid UTF-8 as U+FFFD. The scan of
+    the bytes is vectorized; only a batch that holds invalid UTF-8 is decoded value by value."""
+    column = column.cast(pa.string()) if not pa.types.is_string(column.type) else column
+    try:
+        column.validate(full=True)  # raises on invalid UTF-8
+    except pa.ArrowInvalid:
+        values = column.view(pa.binary()).to_pylist()
+        column = pa.array(
+            [None if v is None else v.decode("utf-8", "replace") for v in values], pa.string()
+        )
+    if pc.any(pc.match_substring(column, "\x00")).as_py():
+        column = pc.replace_substring(column, "\x00", REPLACEMENT)
+    return column
+
+
 def _array_literals(column: pa.Array) -> pa.Array:
     """A list column as PostgreSQL array literals ('{"a","b"}'), which COPY's CSV parser reads."""
-    elements = pc.cast(column.values, pa.string())
+    elements = _valid_text(pc.cast(column.values, pa.string()))
     escaped = pc.replace_substring(pc.replace_substring(elements, "\\", "\\\\"), '"', '\\"')
     quoted = pc.if_else(
         pc.is_null(elements), "NULL", pc.binary_join_element_wise('"', escaped, '"', "")
@@ -64,13 +94,16 @@ def _array_literals(column: pa.Array) -> pa.Array:
 
 
 def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Turn the columns Arrow's CSV writer cannot write (lists, dictionaries) into text."""
+    """Turn the columns Arrow's CSV writer cannot write (lists, dictionaries) into text, and
+    text into text PostgreSQL accepts."""
     columns = []
     for column in batch.columns:
         if pa.types.is_dictionary(column.type):
             column = column.dictionary_decode()
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
             column = _array_literals(column)
+        elif _is_text(column.type):
+            column = _valid_text(column)
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 

@@ -344,7 +344,8 @@ SIMILAR_TRACKS = Table(
 GDPR_REQUESTS = Table(
     "ops",
     "gdpr_requests",
-    "The audit of erasure requests, under a SHA-256 of the user id (never the id).",
+    "The audit of erasure requests, under a SHA-256 of the user id (never the id): written "
+    "`pending` before anything is erased, updated as each store's step is done.",
     _schema(
         ("request_id", pa.string()),
         ("subject_sha256", pa.string()),
@@ -353,9 +354,24 @@ GDPR_REQUESTS = Table(
         ("removed", pa.string()),
         ("vacuum_retention_hours", pa.int64()),
         ("vacuumed_files", pa.int64()),
+        ("status", pa.string()),
+        ("steps_done", pa.list_(pa.string())),
+        ("quarantine_lines", pa.string()),
+        ("quarantine_erased_at", UTC_TIMESTAMP),
     ),
     keys=("request_id",),
-    notes={"removed": "JSON {store: rows, lines or keys removed}"},
+    notes={
+        "completed_at": "null while the request is `pending`",
+        "removed": "JSON {store: rows, lines or keys removed}, so far",
+        "status": "`pending` until every step is done, then `done`; a rerun of "
+        "`audotics gdpr-delete` or the `gdpr_erasure` DAG completes a pending request",
+        "steps_done": "the erasure steps done so far, in order (`serving`, `online features`, "
+        "`landing`, `lake tables`, `raw lines`, `vacuum`, `warehouse`, `redis persistence`)",
+        "quarantine_lines": "JSON {landing_date: lines}: the quarantine/events lines erased, so "
+        "the warehouse reconciles quarantine with ingest runs that counted them",
+        "quarantine_erased_at": "when those lines were erased: runs that finished before "
+        "counted them",
+    },
 )
 
 TABLES: tuple[Table, ...] = (
