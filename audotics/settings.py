@@ -4,9 +4,18 @@ variables and an optional `.env` file. The README's settings table is generated 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import logging
+import os
+import re
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -278,6 +287,22 @@ class Settings(BaseSettings):
         gt=0,
         description="The read API's Redis connect and reply timeout: past it a request gets a 503.",
     )
+    api_failed_key_rps: float = Field(
+        1.0,
+        ge=0,
+        description="Failed API-key attempts (unknown or missing key) per second each client "
+        "address may make, counted by each worker in its memory (a token bucket); past it "
+        "/v1 answers 429. 0 turns this throttle off.",
+    )
+    api_failed_key_burst: int = Field(
+        10, ge=1, description="Failed API-key attempts a client address may make in one burst."
+    )
+    api_failed_key_clients: int = Field(
+        10_000,
+        ge=1,
+        description="Client addresses each worker remembers for the failed-key throttle "
+        "(bounded memory: the least recent are forgotten first).",
+    )
 
     # --- dashboards (dashboards/, `audotics dashboards`) ---------------------------------------
     dashboards_host: str = Field(
@@ -298,10 +323,24 @@ class Settings(BaseSettings):
             raise ValueError("must be a share between 0 and 0.5")
         return value
 
+    def model_post_init(self, context: object, /) -> None:
+        register_secrets(*self.api_key_set)  # masked in every log line from now on
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, object]]:
+        # A repr lands in tracebacks and test reports: URLs and keys in it are masked.
+        for name, value in super().__repr_args__():
+            masked = isinstance(value, str | Mapping) and name is not None
+            yield name, mask_secrets(value, name) if masked else value
+
     # --- derived locations (not settings themselves) -----------------------------------------
     @cached_property
     def state_dir(self) -> Path:
-        return self.home.expanduser().resolve()
+        """The state folder, created private (0700, whatever the umask) if it is missing."""
+        path = self.home.expanduser().resolve()
+        # Read-only here (a DAG parser, say)? Then whatever writes state reports it.
+        with contextlib.suppress(OSError):
+            private_dir(path)
+        return path
 
     @cached_property
     def lake_root(self) -> str:
@@ -323,19 +362,164 @@ class Settings(BaseSettings):
         return self.redis_url is None
 
     @property
+    def local_credentials(self) -> LocalCredentials | None:
+        """The embedded servers' generated credentials (None until `services up` made them)."""
+        return read_local_credentials(self.state_dir)
+
+    @property
     def postgres_url(self) -> str:
-        """SQLAlchemy/psycopg URL of the platform's database."""
-        return self.database_url or (
-            f"postgresql+psycopg://audotics@127.0.0.1:{self.postgres_port}/audotics"
-        )
+        """SQLAlchemy/psycopg URL of the platform's database (with the embedded server's
+        application role and password when embedded)."""
+        if self.database_url:
+            return self.database_url
+        creds = self.local_credentials
+        user = quote(LOCAL_POSTGRES_APP_USER, safe="")
+        if creds:
+            user += ":" + quote(creds.postgres_password, safe="")
+        return f"postgresql+psycopg://{user}@127.0.0.1:{self.postgres_port}/audotics"
 
     @property
     def redis_dsn(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        """Redis URL (the embedded server's application user and password when embedded)."""
+        if self.redis_url:
+            return self.redis_url
+        creds = self.local_credentials
+        auth = f"{LOCAL_REDIS_APP_USER}:{quote(creds.redis_password, safe='')}@" if creds else ""
+        return f"redis://{auth}127.0.0.1:{self.redis_port}/0"
 
     @property
     def api_key_set(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+
+# --- local credentials of the embedded servers -------------------------------------------------
+
+CREDENTIALS_FILE = "credentials.json"
+LOCAL_POSTGRES_APP_USER = "audotics"  # owns the audotics database; no superuser
+LOCAL_POSTGRES_ADMIN_USER = "audotics_admin"  # superuser, only over the private Unix socket
+LOCAL_REDIS_APP_USER = "audotics"  # no CONFIG, DEBUG, MODULE, SHUTDOWN, ACL, ...
+LOCAL_REDIS_ADMIN_USER = "audotics-admin"  # used by `services up/down` only
+
+
+@dataclass(frozen=True)
+class LocalCredentials:
+    """Passwords of the embedded PostgreSQL and Redis, generated once per state folder."""
+
+    postgres_password: str
+    postgres_admin_password: str
+    redis_password: str
+    redis_admin_password: str
+
+    @classmethod
+    def generate(cls) -> LocalCredentials:
+        return cls(**{name: secrets.token_urlsafe(32) for name in cls.__dataclass_fields__})
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) with mode 0700 whatever the umask; an existing
+    folder is left as it is (`services up` tightens the state folder itself)."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
+    return path
+
+
+def read_local_credentials(state_dir: Path) -> LocalCredentials | None:
+    path = state_dir / CREDENTIALS_FILE
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the local credentials {path}: {exc}") from exc
+    try:
+        creds = LocalCredentials(**values)
+    except TypeError as exc:
+        raise ValueError(f"the local credentials {path} are not in the expected form") from exc
+    register_secrets(*asdict(creds).values())
+    return creds
+
+
+def ensure_local_credentials(state_dir: Path) -> LocalCredentials:
+    """The state folder's credentials, generated on first use into a 0600 file (created
+    exclusively, so two concurrent `services up` agree on one set) and never changed after."""
+    path = private_dir(state_dir) / CREDENTIALS_FILE
+    if not path.exists():
+        payload = json.dumps(asdict(LocalCredentials.generate()), indent=2).encode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process won the race: use its file
+        else:
+            with os.fdopen(fd, "wb") as file:
+                os.fchmod(file.fileno(), 0o600)  # the umask can only narrow the mode; be exact
+                file.write(payload)
+                file.flush()
+                os.fsync(file.fileno())
+    if path.stat().st_mode & 0o077:
+        logging.getLogger(__name__).warning("%s was readable by others: mode set to 0600", path)
+        path.chmod(0o600)
+    creds = read_local_credentials(state_dir)
+    assert creds is not None
+    return creds
+
+
+# --- masking secrets wherever a setting or URL is shown ---------------------------------------
+
+MASK = "***"
+# The password of scheme://user:password@host (the user stays visible: it helps debugging).
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:)[^@\s]+@")
+# Settings whose whole value is a secret, and mapping keys (storage options) whose value is.
+_SECRET_NAME = re.compile(r"(key|password|passwd|secret|token|credential)", re.IGNORECASE)
+_known_secrets: set[str] = set()
+
+
+def register_secrets(*values: str) -> None:
+    """Remember secret values so `mask_secrets` hides them wherever they appear (logs too).
+    Short values are not registered: masking them would blank ordinary words."""
+    _known_secrets.update(v for v in values if len(v) >= 8)
+
+
+def mask_secrets(value: object, name: str = "") -> str:
+    """`value` as text that is safe to print or log: the password in any URL, every known
+    secret (generated passwords, API keys) and, when `name` says it is a secret (api_keys,
+    *_password, *_token, ...), the whole value replaced by ***."""
+    if name and _SECRET_NAME.search(name):
+        return MASK if value else ""
+    if isinstance(value, Mapping):
+        return json.dumps({str(k): mask_secrets(v, str(k)) for k, v in value.items()})
+    text = _URL_PASSWORD.sub(rf"\g<head>{MASK}@", str(value))
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _masking_record_factory(base: logging.LogRecordFactory) -> logging.LogRecordFactory:
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it as usual
+            return record
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return record
+
+    factory.audotics_masking = True  # type: ignore[attr-defined]
+    return factory
+
+
+def install_log_masking() -> None:
+    """Mask secrets in every log record of this process, whatever logger or handler (a record
+    factory, so records are clean before any handler, ours or Airflow's, sees them)."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "audotics_masking", False):
+        logging.setLogRecordFactory(_masking_record_factory(current))
+
+
+install_log_masking()
 
 
 def get_settings(**overrides: object) -> Settings:

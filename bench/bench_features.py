@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 from audotics import lake
 from audotics.db import redis_client
 from audotics.lake import tables
-from audotics.services import EmbeddedRedis, free_port
-from audotics.settings import Settings
+from audotics.services import EmbeddedRedis, free_port, redis_tool_env
+from audotics.settings import Settings, mask_secrets
 from audotics.spark import spark_session
 from feature_store.offline import read_snapshot
 from feature_store.online import ONLINE_VIEWS, bucket_count, bucketed_vectors, write_version
@@ -165,17 +165,18 @@ def materialize_figures(settings: Settings, client) -> list[dict]:
 
 
 def redis_benchmark_sets_per_second(
-    port: int, requests: int, value_bytes: int, depth: int
+    settings: Settings, requests: int, value_bytes: int, depth: int
 ) -> float | None:
     binary = shutil.which("redis-benchmark")
     if binary is None:
         return None
+    reach, env = redis_tool_env(settings)
     output = subprocess.run(
         [
-            binary, "-p", str(port), "-t", "set", "-n", str(requests), "-d", str(value_bytes),
+            binary, *reach, "-t", "set", "-n", str(requests), "-d", str(value_bytes),
             "-P", str(depth), "-c", "1", "-r", str(requests), "--csv",
         ],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env=env,
     ).stdout  # fmt: skip
     # CSV: "test","rps",...; the SET line's second field is requests per second.
     for line in output.splitlines():
@@ -245,7 +246,7 @@ def main() -> None:
             for f in materialize_figures(settings, redis_client(settings)):
                 writes_per_s = f["rows"] / f["write_s"]
                 reference = redis_benchmark_sets_per_second(
-                    redis.port, max(f["rows"], 200_000), f["value_bytes"], depth
+                    settings, max(f["rows"], 200_000), f["value_bytes"], depth
                 )
                 online_rows.append(
                     [
@@ -255,7 +256,8 @@ def main() -> None:
                     ]
                 )  # fmt: skip
             print_table(
-                f"Online materialization into Redis {settings.redis_dsn}, pipeline depth {depth}, "
+                f"Online materialization into Redis {mask_secrets(settings.redis_dsn)}, pipeline "
+                f"depth {depth}, "
                 "vs. redis-benchmark SET (1 client, same value size and depth)",
                 ["view", "rows", "bytes/value", "encode s", "write s", "writes/s",
                  "redis-benchmark SET/s", "ratio"],

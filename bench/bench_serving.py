@@ -37,7 +37,7 @@ import redis
 from audotics import lake
 from audotics.lake import tables
 from audotics.lake.tables import Table
-from audotics.services import EmbeddedRedis, free_port
+from audotics.services import EmbeddedRedis, free_port, redis_tool_env
 from audotics.settings import Settings
 from serving import keys
 from serving.publish import publish_recommendations
@@ -311,12 +311,13 @@ def redis_benchmark(
     """Median rps, p50 and p99 of `runs` redis-benchmark runs (GET runs SET first, so the
     values it reads are `size` bytes)."""
     results = []
+    reach, env = redis_tool_env(settings)
     for _ in range(runs):
         output = subprocess.run(
-            ["redis-benchmark", "-p", str(settings.redis_port), "-t", "set" if test == "set" else
+            ["redis-benchmark", *reach, "-t", "set" if test == "set" else
              "set,get", "-d", str(size), "-c", str(clients), "-P", str(pipeline),
              "-n", str(requests), "-r", "100000", "--csv"],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env=env,
         ).stdout  # fmt: skip
         row = next(r for r in csv.DictReader(output.splitlines()) if r["test"] == test.upper())
         results.append({"rps": float(row["rps"]), "p50": float(row["p50_latency_ms"]),

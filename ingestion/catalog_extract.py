@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from audotics import db, lake
 from audotics.errors import AudoticsError
 from audotics.lake import tables
-from audotics.settings import Settings
+from audotics.settings import Settings, mask_secrets
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current")
@@ -78,7 +78,7 @@ def extract_changes(settings: Settings, table: tables.Table, since: dt.datetime 
         )
         if not app_columns:
             raise CatalogError(
-                f"table app.{table.name} not found in {db.libpq_url(settings)}: "
+                f"table app.{table.name} not found in {mask_secrets(db.libpq_url(settings))}: "
                 "has the operational database been created (audotics generate)?"
             )
         query = f"select {_select_list(table, app_columns)} from app.{table.name}"

@@ -22,6 +22,8 @@ def airflow_env(settings: Settings, *, port: int = 8080) -> dict[str, str]:
     venv_bin = Path(sys.executable).parent
     env = dict(os.environ)
     env.setdefault("AIRFLOW_HOME", str(settings.state_dir / "airflow"))
+    # Tasks find the state folder (and the services' credentials in it) wherever they run.
+    env.setdefault("AUDOTICS_HOME", str(settings.state_dir))
     env.update(
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",

@@ -15,7 +15,7 @@ import click
 
 from audotics import services
 from audotics.errors import AudoticsError
-from audotics.settings import Settings, get_settings
+from audotics.settings import Settings, get_settings, mask_secrets
 
 # name -> "module:attribute" of a click command: the stage CLIs this entry point composes.
 LAZY_COMMANDS: dict[str, str] = {
@@ -90,7 +90,8 @@ def services_status() -> None:
 @cli.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the documentation table for the README.")
 def settings_command(markdown: bool) -> None:
-    """Show every setting with its current value (or its documentation with --markdown)."""
+    """Show every setting with its current value, secrets masked (or its documentation with
+    --markdown)."""
     current = get_settings()
     if markdown:
         click.echo("| variable | default | meaning |\n|---|---|---|")
@@ -100,7 +101,7 @@ def settings_command(markdown: bool) -> None:
             default = field.get_default(call_default_factory=True)
             click.echo(f"| `{variable}` | `{default}` | {field.description} |")
         else:
-            click.echo(f"{variable}={getattr(current, name)}")
+            click.echo(f"{variable}={mask_secrets(getattr(current, name), name)}")
 
 
 def main() -> None:
@@ -109,7 +110,7 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except AudoticsError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {mask_secrets(exc)}", err=True)
         sys.exit(1)
 
 

@@ -55,11 +55,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from serving.api import require_api_keys
 
-    require_api_keys(settings)  # a clear error here rather than a traceback in every worker
+    host = host or settings.api_host
+    require_api_keys(settings, host)  # a clear error here rather than a traceback per worker
+    # Workers read their settings from the environment: this makes their demo-key check see
+    # the address they really listen on, --host included.
+    os.environ["AUDOTICS_API_HOST"] = host
     uvicorn.run(
         "serving.api:create_app",
         factory=True,
-        host=host or settings.api_host,
+        host=host,
         port=port or settings.api_port,
         workers=workers or settings.api_workers,
         loop="uvloop",

@@ -1,12 +1,13 @@
 """Prometheus metrics of the read API: request latency by route and status (its `_count` is the
-request count). With several workers, `audotics serve` sets PROMETHEUS_MULTIPROC_DIR before
+request count), requests refused by a throttle and stored documents that could not be served,
+each by reason. With several workers, `audotics serve` sets PROMETHEUS_MULTIPROC_DIR before
 the workers start, each writes its own file there, and /metrics adds them up."""
 
 from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 # Sub-millisecond buckets: the hot path answers in well under a millisecond.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -25,6 +26,20 @@ class RequestMetrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, int], Histogram] = {}
+        self.throttled = Counter(
+            "audotics_api_throttled_requests",
+            "Read API requests refused with a 429, by reason: rate_limit (the API key's rate) "
+            "or failed_keys (too many failed API-key attempts from the client's address).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.invalid_documents = Counter(
+            "audotics_api_invalid_documents",
+            "Stored documents that could not be served (answered with a 500), by reason: "
+            "not_json, not_an_object or no_item_list.",
+            ["reason"],
+            registry=self.registry,
+        )
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         child = self._children.get((route, status))

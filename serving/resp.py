@@ -4,9 +4,10 @@ matched in order (pipelining across requests).
 
 Why not redis-py's asyncio client: with its pure-Python parser and pool locking, a bare
 ASGI-to-Redis round trip took about twice the CPU (serving/README.md). This client does only
-what the API needs: RESP2 commands and scripts, AUTH and SELECT from the URL, TLS, a reply
-deadline, and reconnection on the next call after a failure. Every failure surfaces as
-`RedisUnavailable`, which the API answers with a 503 at once.
+what the API needs: RESP2 commands and scripts, AUTH and SELECT from the URL, TLS, a deadline
+per call that covers connecting, the handshake and the reply, and reconnection on the next call
+after a failure. Every failure surfaces as `RedisUnavailable`, which the API answers with a 503
+at once.
 """
 
 from __future__ import annotations
@@ -112,11 +113,12 @@ def parse(buffer: bytes, position: int) -> tuple[Reply | RedisReplyError, int]:
 
 
 class _Connection(asyncio.Protocol):
-    """Replies arrive in the order commands were written: a queue of waiting futures."""
+    """Replies arrive in the order commands were written: a queue of waiting futures, each with
+    its deadline (loop time)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self.loop = loop
-        self.timeout = timeout
+        self.timeout = timeout  # for messages: deadlines come with each command
         self.waiting: deque[tuple[asyncio.Future, float]] = deque()
         self.buffer = b""
         self.outgoing: list[bytes] = []
@@ -127,7 +129,6 @@ class _Connection(asyncio.Protocol):
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.watchdog = self.loop.call_later(self.timeout, self._watch)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer + data if self.buffer else data
@@ -156,9 +157,11 @@ class _Connection(asyncio.Protocol):
     def usable(self) -> bool:
         return self.closed_because is None and self.transport is not None
 
-    def send(self, payload: bytes) -> asyncio.Future:
+    def send(self, payload: bytes, deadline: float) -> asyncio.Future:
         future = self.loop.create_future()
-        self.waiting.append((future, self.loop.time()))
+        self.waiting.append((future, deadline))
+        if self.watchdog is None:
+            self.watchdog = self.loop.call_at(deadline, self._watch)
         # Commands of the same event-loop turn leave in one write: fewer system calls.
         if not self.outgoing:
             self.loop.call_soon(self._flush)
@@ -177,16 +180,24 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()  # connection_lost fails the waiting requests
 
     def _watch(self) -> None:
-        """Abort when the oldest request waits past the timeout (Redis stalled or gone)."""
-        if self.waiting and self.loop.time() - self.waiting[0][1] > self.timeout:
+        """Abort when the oldest command is past its deadline (Redis stalled or gone), else
+        wake again at its deadline. Replies come in order, so the oldest command is the one to
+        watch; one timer serves them all (no timer per request on the hot path), and it fires
+        at the deadline itself, not at the next tick of a periodic check."""
+        self.watchdog = None
+        if not self.waiting or self.closed_because is not None:
+            return
+        deadline = self.waiting[0][1]
+        if deadline <= self.loop.time():
             self.abort(f"no reply within {self.timeout * 1000:.0f} ms")
-        elif self.closed_because is None:
-            self.watchdog = self.loop.call_later(self.timeout / 2, self._watch)
+        else:
+            self.watchdog = self.loop.call_at(deadline, self._watch)
 
     def _fail_all(self, reason: str) -> None:
         self.closed_because = reason
         if self.watchdog is not None:
             self.watchdog.cancel()
+            self.watchdog = None
         while self.waiting:
             future = self.waiting.popleft()[0]
             if not future.done():
@@ -203,12 +214,20 @@ class PipelinedRedis:
         self._connection: _Connection | None = None
         self._connecting: asyncio.Future[_Connection] | None = None
 
-    async def call(self, *args: bytes | str) -> Reply:
+    def deadline(self) -> float:
+        """The deadline (loop time) of a call that starts now."""
+        return asyncio.get_running_loop().time() + self.timeout
+
+    async def call(self, *args: bytes | str, deadline: float | None = None) -> Reply:
+        """One command; `deadline` (default: `timeout` from now) bounds all of it, connecting
+        included, so a caller never waits longer than the timeout it was promised."""
+        if deadline is None:
+            deadline = self.deadline()
         connection = self._connection
         if connection is None or not connection.usable:
-            connection = await self._connect()
+            connection = await self._connect(deadline)
         try:
-            return await connection.send(pack(*args))
+            return await connection.send(pack(*args), deadline)
         except RedisUnavailable as exc:
             raise RedisUnavailable(f"Redis at {self.endpoint.describe()}: {exc}") from None
 
@@ -217,15 +236,19 @@ class PipelinedRedis:
             self._connection.abort("client closed")
             self._connection = None
 
-    async def _connect(self) -> _Connection:
-        # Requests that arrive while connecting wait for the same attempt.
+    async def _connect(self, deadline: float) -> _Connection:
+        # Requests that arrive while connecting wait for the same attempt, each until its own
+        # deadline at most.
         if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._open())
+            self._connecting = asyncio.ensure_future(self._open(deadline))
             self._connecting.add_done_callback(self._connected)
         try:
-            return await asyncio.shield(self._connecting)
-        except (OSError, TimeoutError, RedisReplyError) as exc:
+            async with asyncio.timeout_at(deadline):
+                return await asyncio.shield(self._connecting)
+        except (OSError, TimeoutError, RedisReplyError, RedisUnavailable) as exc:
             reason = str(exc) or type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                reason = f"not connected within {self.timeout * 1000:.0f} ms"
             raise RedisUnavailable(
                 f"Redis at {self.endpoint.describe()} is unreachable: {reason}"
             ) from None
@@ -235,14 +258,14 @@ class PipelinedRedis:
         if not attempt.cancelled() and attempt.exception() is None:
             self._connection = attempt.result()
 
-    async def _open(self) -> _Connection:
+    async def _open(self, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
         endpoint = self.endpoint
 
         def protocol() -> _Connection:
             return _Connection(loop, self.timeout)
 
-        async with asyncio.timeout(self.timeout):
+        async with asyncio.timeout_at(deadline):
             if endpoint.path:
                 _, connection = await loop.create_unix_connection(protocol, endpoint.path)
             else:
@@ -253,9 +276,10 @@ class PipelinedRedis:
             handshake = []
             if endpoint.password is not None:
                 credentials = [endpoint.username] if endpoint.username else []
-                handshake.append(connection.send(pack("AUTH", *credentials, endpoint.password)))
+                auth = pack("AUTH", *credentials, endpoint.password)
+                handshake.append(connection.send(auth, deadline))
             if endpoint.db:
-                handshake.append(connection.send(pack("SELECT", str(endpoint.db))))
+                handshake.append(connection.send(pack("SELECT", str(endpoint.db)), deadline))
             try:
                 await asyncio.gather(*handshake)
             except BaseException:
@@ -272,9 +296,14 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     async def __call__(self, redis: PipelinedRedis, keys: list[str], args: list[str]) -> Reply:
+        deadline = redis.deadline()  # the retry with the source shares it: one timeout in all
         try:
-            return await redis.call("EVALSHA", self.sha, str(len(keys)), *keys, *args)
+            return await redis.call(
+                "EVALSHA", self.sha, str(len(keys)), *keys, *args, deadline=deadline
+            )
         except RedisReplyError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-            return await redis.call("EVAL", self.source, str(len(keys)), *keys, *args)
+            return await redis.call(
+                "EVAL", self.source, str(len(keys)), *keys, *args, deadline=deadline
+            )

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from audotics import services
-from audotics.settings import Settings
+from audotics.settings import LOCAL_POSTGRES_APP_USER, Settings
 from tests.support import REPO, environment_for, isolated_settings
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -65,23 +65,23 @@ _redis_databases = itertools.cycle(range(1, 16))
 @pytest.fixture(scope="session")
 def isolated_platform(running_services: Settings, tmp_path_factory: pytest.TempPathFactory):
     """Factory: a platform instance of its own (state folder, PostgreSQL database, Redis db) on
-    the session's real servers, so test modules never see each other's data."""
-    import psycopg
-
-    from audotics.db import libpq_url
+    the session's real servers, so test modules never see each other's data. The database is
+    made by the superuser and owned by the application role, like the embedded `audotics` one;
+    the URLs carry the session's generated credentials (external servers to the instance)."""
 
     def make(name: str, **overrides: object) -> Settings:
         database = f"test_{name}"
-        with psycopg.connect(libpq_url(running_services), autocommit=True) as conn:
+        with services.postgres_admin_connection(running_services) as conn:
             conn.execute(f'drop database if exists "{database}" with (force)')
-            conn.execute(f'create database "{database}"')
+            conn.execute(f'create database "{database}" owner "{LOCAL_POSTGRES_APP_USER}"')
         base = running_services.postgres_url.rsplit("/", 1)[0]
         redis_db = next(_redis_databases)
-        redis.Redis(port=running_services.redis_port, db=redis_db).flushdb()
+        redis_url = f"{running_services.redis_dsn.rsplit('/', 1)[0]}/{redis_db}"
+        redis.Redis.from_url(redis_url).flushdb()
         return isolated_settings(
             tmp_path_factory.mktemp(name),
             database_url=f"{base}/{database}",
-            redis_url=f"redis://127.0.0.1:{running_services.redis_port}/{redis_db}",
+            redis_url=redis_url,
             **overrides,
         )
 

@@ -34,7 +34,8 @@ def environment_for(settings: Settings) -> dict[str, str]:
     """Environment for a subprocess (the CLI, `airflow dags test`) that targets `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDOTICS_")}
     env.update(
-        AUDOTICS_HOME=str(settings.home),
+        # Absolute: the subprocess finds the state folder, and its credentials, from any cwd.
+        AUDOTICS_HOME=str(settings.state_dir),
         AUDOTICS_SPARK_MASTER=settings.spark_master,
         AUDOTICS_SPARK_DRIVER_MEMORY=settings.spark_driver_memory,
         AUDOTICS_SPARK_SHUFFLE_PARTITIONS=str(settings.spark_shuffle_partitions),

@@ -24,10 +24,14 @@ def test_up_status_down_keeps_data(tmp_path, make_settings) -> None:
         conn.execute("insert into kept values (7)")
     redis.Redis.from_url(own.redis_dsn).set("kept", "yes")
 
+    credentials = own.local_credentials
+    assert credentials is not None
+
     services.down(own)
     assert [s.running for s in services.status(own)] == [False, False]
 
-    services.up(own)  # a second `up` finds the data of the first
+    services.up(own)  # a second `up` finds the data of the first, with the same credentials
+    assert own.local_credentials == credentials
     with psycopg.connect(libpq_url(own)) as conn:
         assert conn.execute("select x from kept").fetchone() == (7,)
     assert redis.Redis.from_url(own.redis_dsn).get("kept") == b"yes"

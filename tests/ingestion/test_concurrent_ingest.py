@@ -30,11 +30,10 @@ def test_two_days_sharing_events_ingested_at_once_keep_each_event_once(
     shutil.copy(resent, day_folder(settings, second) / f"events-{second}T00-resent.jsonl.gz")
     extract_catalog(settings, "catalog")  # once, so the two runs only race on the events
 
+    env = env_for(settings)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     runs = [
-        subprocess.Popen(
-            ["audotics", "ingest", "--date", str(day)], env=env_for(settings),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        subprocess.Popen(["audotics", "ingest", "--date", str(day)], env=env, **pipes)
         for day in (first, second)
     ]
     outputs = [run.communicate(timeout=600) for run in runs]

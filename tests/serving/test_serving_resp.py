@@ -8,8 +8,8 @@ import asyncio
 import contextlib
 
 import pytest
-import redis
 
+from audotics import services
 from audotics.errors import AudoticsError
 from audotics.settings import Settings
 from serving.resp import (
@@ -88,7 +88,7 @@ def test_concurrent_commands_get_their_own_replies(running_services: Settings) -
 
 
 def test_auth_comes_from_the_url(running_services: Settings) -> None:
-    admin = redis.Redis.from_url(running_services.redis_dsn)
+    admin = services.redis_admin_client(running_services)  # the app user may not run ACL
     admin.acl_setuser("serving-test", enabled=True, passwords=["+secret"], keys=["*"],
                       commands=["+@all"])  # fmt: skip
     base = f"127.0.0.1:{running_services.redis_port}"
