@@ -352,7 +352,8 @@ class EmbeddedPostgres:
     def _ensure_roles_and_database(self, creds: LocalCredentials) -> None:
         """The application role (login, no superuser, no CREATEDB/CREATEROLE) owns the
         `audotics` database: so it creates the schemas dbt and the loaders need, and COPYs
-        FROM STDIN into its own tables, and nothing beyond. Re-applied at every `up`."""
+        FROM STDIN into its own tables, and nothing beyond but CHECKPOINT. Re-applied at
+        every `up`."""
         app = sql.Identifier(LOCAL_POSTGRES_APP_USER)
         with self.admin_connection() as conn:
             # The SCRAM verifier is computed here: the password itself never reaches the server.
@@ -376,6 +377,8 @@ class EmbeddedPostgres:
             else:
                 conn.execute(sql.SQL("alter database {} owner to {}").format(
                     sql.Identifier(DATABASE), app))  # fmt: skip
+            # GDPR erasure ends with a CHECKPOINT, so WAL holding erased rows can be recycled.
+            conn.execute(sql.SQL("grant pg_checkpoint to {}").format(app))
             # Only the superuser needs the maintenance database.
             conn.execute("revoke all on database postgres from public")
 
