@@ -332,6 +332,14 @@ class Settings(BaseSettings):
             masked = isinstance(value, str | Mapping) and name is not None
             yield name, mask_secrets(value, name) if masked else value
 
+    def model_copy(self, *, update: Mapping[str, object] | None = None, deep: bool = False):
+        """A copy with `update`; its derived locations (cached below) are its own, computed
+        from its fields (pydantic would copy the original's cached values)."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _cached_names(type(self)):
+            copied.__dict__.pop(name, None)
+        return copied
+
     # --- derived locations (not settings themselves) -----------------------------------------
     @cached_property
     def state_dir(self) -> Path:
@@ -390,6 +398,13 @@ class Settings(BaseSettings):
     @property
     def api_key_set(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+
+def _cached_names(cls: type) -> list[str]:
+    return [
+        name for klass in cls.__mro__ for name, value in vars(klass).items()
+        if isinstance(value, cached_property)
+    ]  # fmt: skip
 
 
 # --- local credentials of the embedded servers -------------------------------------------------

@@ -46,7 +46,11 @@ class Reader(threading.Thread):
 
 
 def test_readers_see_whole_versions_through_publishes_and_rollbacks(isolated_platform) -> None:
-    settings = isolated_platform("serving_atomic", api_keys=KEY, api_rate_limit_rps=0)
+    # Atomicity, not latency, is under test: a reply slowed past the 250 ms default by the
+    # bulk loads on a busy machine would be a 503, not a torn version.
+    settings = isolated_platform(
+        "serving_atomic", api_keys=KEY, api_rate_limit_rps=0, api_redis_timeout_ms=2_000
+    )
     DEMO.write(settings, VERSIONS, published=None)
     publish_recommendations(settings, model_version=VERSIONS[0])
     stop = threading.Event()
