@@ -42,7 +42,7 @@ def _holder(connection, key: int) -> str:
             JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted
               AND ((l.classid::bigint << 32) | l.objid::bigint) = %s""",
-        [key & 0xFFFF_FFFF_FFFF_FFFF],
+        [key],  # a bigint key is split into classid (high 32 bits) and objid (low 32 bits)
     ).fetchone()
     if row is None:
         return "a run that has just ended"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -26,7 +27,7 @@ from audotics.settings import (
     ensure_local_credentials,
     mask_secrets,
 )
-from tests.support import isolated_settings
+from tests.support import REPO, isolated_settings
 
 
 def _creds(settings: Settings) -> LocalCredentials:
@@ -233,3 +234,20 @@ def test_a_trust_cluster_from_before_is_refused_with_the_fix(tmp_path: Path) -> 
     (data / "pg_hba.conf").write_text("host all all 127.0.0.1/32 trust\n")
     with pytest.raises(services.ServiceError, match="predates password authentication"):
         services.EmbeddedPostgres(settings).up()
+
+
+def test_compose_publishes_on_loopback_only_and_takes_its_secrets_from_the_environment() -> None:
+    import yaml
+
+    compose = yaml.safe_load((REPO / "infra" / "docker-compose.yml").read_text())
+    published = [
+        (name, str(port)) for name, service in compose["services"].items()
+        for port in service.get("ports", [])
+    ]  # fmt: skip
+    assert published, "compose publishes no port: the check would prove nothing"
+    assert [p for p in published if not p[1].startswith("127.0.0.1:")] == []
+    for name, service in compose["services"].items():
+        environment = service.get("environment") or {}
+        for key, value in environment.items() if isinstance(environment, dict) else ():
+            literal = re.search(r"://[^:/@]*:[^@$]+@", str(value))  # a password in a URL
+            assert not literal and ("PASSWORD" not in key or "${" in str(value)), (name, key)
