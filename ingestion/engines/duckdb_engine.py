@@ -255,11 +255,7 @@ class DuckDBEngine(Engine):
         return counts
 
     def commit(self, metadata: dict[str, str]) -> None:
-        spools = self._spools
-        commit_spools(
-            self.settings, self.day, spools["quarantine"], spools["candidates"],
-            spools["duplicates"], metadata,
-        )  # fmt: skip
+        commit_spools(self.settings, self.day, self._spools, metadata)
 
     def _run(self, statement: str, params: list | None = None) -> None:
         """A statement without a result (DuckDB wants every result consumed)."""

@@ -5,6 +5,7 @@ Memory stays the batch's."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,14 +81,14 @@ def _without(
 
 
 def commit_spools(
-    settings: Settings, day, quarantine: Spool, candidates: Spool, duplicates: Spool,
-    metadata: dict[str, str],
-) -> None:  # fmt: skip
-    """Replace the day's quarantine and silver rows by the spooled ones, streamed."""
-    dropped = pq.read_table(duplicates.path)
+    settings: Settings, day: dt.date, spools: dict[str, Spool], metadata: dict[str, str]
+) -> None:
+    """Replace the day's quarantine and silver rows by the spooled ones (`STAGED` names),
+    streamed."""
+    dropped = pq.read_table(spools["duplicates"].path)
     for table, rows in (
-        (tables.QUARANTINE_EVENTS, quarantine.batches()),
-        (tables.SILVER_EVENTS, _without(dropped, candidates.batches())),
+        (tables.QUARANTINE_EVENTS, spools["quarantine"].batches()),
+        (tables.SILVER_EVENTS, _without(dropped, spools["candidates"].batches())),
     ):
         lake.write_arrow(
             settings, table, pa.RecordBatchReader.from_batches(table.schema, rows),
