@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ from ingestion.landing import (
 )
 
 log = logging.getLogger(__name__)
+PREFETCH = 2  # record batches read ahead of the lake writer (each at most BATCH_BYTES of lines)
 
 
 def day_predicate(day: dt.date) -> str:
@@ -84,6 +87,47 @@ class _DayStream:
             raise
 
 
+_END = object()
+
+
+def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
+    """`batches`, produced by a thread up to `depth` ahead: decompressing and cutting the next
+    lines overlaps the writer encoding the last ones (both release the GIL for most of it). An
+    error of the producer is raised here; a consumer that stops early stops the producer."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        """Put `item` once there is room; False if the consumer stopped meanwhile."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            offer(exc)
+
+    producer = threading.Thread(target=produce, name="bronze-read-ahead", daemon=True)
+    producer.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join()
+
+
 @dataclass(frozen=True)
 class Landed:
     input_records: int  # counted from the landing bytes (`landing.RecordCount`)
@@ -98,7 +142,9 @@ def land_bronze(settings: Settings, day: dt.date, run_id: str) -> Landed:
     and the write is aborted before its commit: bronze keeps the day's previous rows."""
     files = landing_files(settings, day)
     stream = _DayStream(files, LandingLimits.of(settings), run_id)
-    reader = pa.RecordBatchReader.from_batches(tables.BRONZE_EVENTS.schema, stream.batches())
+    reader = pa.RecordBatchReader.from_batches(
+        tables.BRONZE_EVENTS.schema, _read_ahead(stream.batches(), PREFETCH)
+    )
     try:
         lake.write_arrow(
             settings, tables.BRONZE_EVENTS, reader,

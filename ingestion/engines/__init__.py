@@ -7,10 +7,11 @@ interface, all running the rules of `ingestion.rules`:
 `AUDOTICS_INGEST_ENGINE` chooses: an engine's name, or `auto` (by the day's size).
 
 An engine works in two steps, so that a gate can stand between them:
-1. `judge(run_id)` judges every bronze row of the day and stages the outcome, in `staging`,
-   as three folders of Parquet files: `quarantine` (tables.QUARANTINE_EVENTS), `candidates`
-   (CANDIDATES: the rows with no reason, with their lines) and `duplicates` (LINES: the
-   candidates `rules` point 5 leaves out of silver). It returns the day's `DayCounts`.
+1. `judge(run_id)` judges every bronze row of the day and stages the outcome in `staging`, in
+   the engine's own form, as three tables (`STAGED`): `quarantine` (tables.QUARANTINE_EVENTS),
+   `candidates` (CANDIDATES: the rows with no reason, with their lines) and `duplicates` (LINES:
+   the candidates `rules` point 5 leaves out of silver). It returns the day's `DayCounts`.
+   `staged(name)` reads one back.
 2. `commit(metadata)` replaces the day's quarantine and silver rows by the staged ones, each in
    one commit. Nothing is committed before it.
 """
@@ -79,6 +80,10 @@ class Engine(ABC):
     @abstractmethod
     def judge(self, run_id: str) -> DayCounts:
         """Judge every bronze row of the day and stage the outcome (see the module)."""
+
+    @abstractmethod
+    def staged(self, name: str) -> pa.RecordBatchReader:
+        """The rows `judge` staged as `name` (a key of STAGED), typed as STAGED[name]."""
 
     @abstractmethod
     def commit(self, metadata: dict[str, str]) -> None:

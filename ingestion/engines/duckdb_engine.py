@@ -5,8 +5,10 @@ none), so duplicates are decided once the day is seen, on (source_file, line_num
 batch is decoded (`try(decode(raw))`: NULL for invalid UTF-8), checked with DuckDB's JSON
 functions (`json_valid` guards every extraction: they raise on malformed text), typed
 (`TRY_CAST`, after the timestamp grammar: nothing a line holds can raise), joined with the
-current catalog and judged by `rules.value_rules(DUCKDB)`. Memory is the batch plus the event
-id and line of each silver candidate of the day, never the day's rows.
+current catalog and judged by `rules.value_rules(DUCKDB)`. The judged rows are staged in DuckDB
+tables (buffer-managed: past MEMORY_LIMIT they spill to disk, so memory is the limit and the
+batch, never the day's rows), and the commit streams silver and quarantine from them into the
+lake without another copy.
 
 yyjson, DuckDB's parser, accepts NaN/Infinity and trailing commas; the rules do not. Outside
 strings those need a letter no strict JSON has there, or a comma before a closing bracket, so a
@@ -30,16 +32,19 @@ import pyarrow.parquet as pq
 from audotics import lake
 from audotics.lake import tables
 from audotics.settings import Settings
-from ingestion import rules
-from ingestion.engines import CANDIDATES, LINES, STAGED, DayCounts, Engine, EngineError
-from ingestion.engines.local_staging import Spool, commit_spools, profile_candidates
+from audotics.vocabulary import EVENT_TYPES
+from ingestion import bronze, rules
+from ingestion.engines import LINES, STAGED, DayCounts, Engine, EngineError
 from ingestion.landing import arrival_hour_end
 
 SCAN_ROWS = 8_192  # rows per Arrow slice handed to DuckDB: slices are its parallel units
 MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this rather than growing
+COMMIT_MEMORY_LIMIT = "256MB"  # while the commit streams out: the lake writer needs the rest
+COMMIT_BATCH = 65_536  # rows per record batch streamed into the lake
 READ_BUFFER = 8 << 20  # bytes of a lake file read at a time
 BRONZE_COLUMNS_READ = ("source_file", "line_number", "raw", "raw_bytes")
 BRONZE = pa.schema([tables.BRONZE_EVENTS.schema.field(c) for c in BRONZE_COLUMNS_READ])
+LINE = ", ".join(LINES.names)
 SILVER_IDS = pa.schema([tables.SILVER_EVENTS.schema.field(c) for c in ("event_id", "landing_date")])
 JSON_SPACE = "' ' || chr(9) || chr(10) || chr(13)"
 # Outside strings, strict JSON has no i/I, no "na" (NaN, Infinity, inf) and no comma before a
@@ -226,36 +231,57 @@ class DuckDBEngine(Engine):
         spill = Path(settings.state_dir) / "duckdb"
         spill.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(
-            config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill)}
+            ":memory:",  # its tables spill to temp_directory past memory_limit
+            config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill)},
         )
         self._run("SET TimeZone = 'UTC'")
         self._load_catalog()
-        # Every silver candidate's event id and line, for the duplicate decision at the end.
-        self._run("CREATE TABLE candidates (event_id VARCHAR, file_id INTEGER, line_number BIGINT)")
+        for name, schema in STAGED.items():  # the staged tables, typed as the lake's
+            self.con.register("empty", schema.empty_table())
+            self._run(f"CREATE TABLE {name} AS SELECT * FROM empty")
+            self.con.unregister("empty")
         self.verdicts = verdict_sql(settings, day)
         self.skew = dt.timedelta(minutes=settings.max_clock_skew_minutes)
-        self._files: dict[str, tuple[int, dt.datetime]] = {}  # source_file -> (id, max_ts)
-        self._spools: dict[str, Spool] = {}
+        self._files: dict[str, dt.datetime] = {}  # source_file -> max_ts
 
     def close(self) -> None:
         self.con.close()
 
     def judge(self, run_id: str) -> DayCounts:
         counts = DayCounts()
-        self._spools = spools = {name: Spool(self.staging, name) for name in STAGED}
-        for quarantine, candidates in self._judged_batches(run_id, counts):
-            spools["quarantine"].write(quarantine)
-            spools["candidates"].write(candidates)
-            profile_candidates(counts, candidates)
-        spools["duplicates"].write(self._duplicates(counts))
-        counts.quarantine_rows = spools["quarantine"].rows
-        for spool in spools.values():
-            spool.close()
-        self.close()  # its memory is free for the commits, which need none of it
+        now = dt.datetime.now(dt.UTC)
+        for batch in self._bronze_batches():
+            if batch.num_rows:
+                self._judge_batch(batch, run_id, now, counts)
+        self._run("DROP TABLE IF EXISTS verdicts")
+        self._stage_duplicates(counts)
+        self._profile(counts)
         return counts
 
+    def staged(self, name: str) -> pa.RecordBatchReader:
+        return self._stream(f"SELECT * FROM {name}", STAGED[name])
+
     def commit(self, metadata: dict[str, str]) -> None:
-        commit_spools(self.settings, self.day, self._spools, metadata)
+        self._run(f"SET memory_limit = '{COMMIT_MEMORY_LIMIT}'")
+        silver = tables.SILVER_EVENTS.schema
+        for table, query in (
+            (tables.QUARANTINE_EVENTS, "SELECT * FROM quarantine"),
+            (
+                tables.SILVER_EVENTS,
+                f"SELECT {', '.join(silver.names)} FROM candidates "
+                f"ANTI JOIN duplicates USING ({LINE})",
+            ),
+        ):
+            lake.write_arrow(
+                self.settings, table, self._stream(query, table.schema),
+                mode="overwrite", predicate=bronze.day_predicate(self.day), metadata=metadata,
+            )  # fmt: skip
+
+    def _stream(self, query: str, schema: pa.Schema) -> pa.RecordBatchReader:
+        """The rows of `query`, batch by batch, typed exactly as `schema`. Read it to the end
+        before the next query: DuckDB has one pending result per connection."""
+        reader = self.con.sql(query).to_arrow_reader(COMMIT_BATCH)
+        return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in reader))
 
     def _run(self, statement: str, params: list | None = None) -> None:
         """A statement without a result (DuckDB wants every result consumed)."""
@@ -285,45 +311,43 @@ class DuckDBEngine(Engine):
         return _file_batches(day, BRONZE, self.batch_rows)
 
     def _register_files(self, batch: pa.RecordBatch) -> None:
-        """Each source file of the batch: an id, and max_ts (its hour's end plus clock skew)."""
+        """max_ts of each source file of the batch: its hour's end plus clock skew."""
         names = pc.unique(batch.column("source_file")).to_pylist()
         for name in names:
             if name not in self._files:
-                max_ts = arrival_hour_end(name, self.day) + self.skew
-                self._files[name] = (len(self._files), max_ts)
+                self._files[name] = arrival_hour_end(name, self.day) + self.skew
         files = pa.table(
             {
                 "source_file": pa.array(names, pa.string()),
-                "file_id": pa.array([self._files[n][0] for n in names], pa.int32()),
-                "max_ts": pa.array([self._files[n][1] for n in names], tables.UTC_TIMESTAMP),
+                "max_ts": pa.array([self._files[n] for n in names], tables.UTC_TIMESTAMP),
             }
         )
         self.con.register("batch_files", files)
 
-    def _judged_batches(
-        self, run_id: str, counts: DayCounts
-    ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
-        """(quarantine rows, silver candidates) of each bronze batch, counted."""
-        now = dt.datetime.now(dt.UTC)
-        for batch in self._bronze_batches():
-            if not batch.num_rows:
-                continue
-            counts.bronze_rows += batch.num_rows
-            # DuckDB scans an Arrow table one record batch per thread at a time.
-            slices = [batch.slice(at, SCAN_ROWS) for at in range(0, batch.num_rows, SCAN_ROWS)]
-            self.con.register("bronze_batch", pa.Table.from_batches(slices))
-            self._register_files(batch)
-            self._run(f"CREATE OR REPLACE TEMP TABLE verdicts AS {self.verdicts}")
-            self._run(
-                """INSERT INTO candidates SELECT event_id, file_id, line_number
-                    FROM verdicts JOIN batch_files USING (source_file) WHERE len(reasons) = 0"""
-            )
-            quarantine, silver = self._quarantine(run_id, now), self._silver(run_id, now)
-            self._count(counts)
-            yield quarantine, silver
-        self._run("DROP TABLE IF EXISTS verdicts")
+    def _judge_batch(
+        self, batch: pa.RecordBatch, run_id: str, now: dt.datetime, counts: DayCounts
+    ) -> None:
+        """Judge one bronze batch into the staged quarantine and candidates, counted."""
+        counts.bronze_rows += batch.num_rows
+        # DuckDB scans an Arrow table one record batch per thread at a time.
+        slices = [batch.slice(at, SCAN_ROWS) for at in range(0, batch.num_rows, SCAN_ROWS)]
+        self.con.register("bronze_batch", pa.Table.from_batches(slices))
+        self._register_files(batch)
+        self._run(f"CREATE OR REPLACE TEMP TABLE verdicts AS {self.verdicts}")
+        self.con.register("batch_quarantine", self._quarantine(run_id, now))
+        self._run("INSERT INTO quarantine SELECT * FROM batch_quarantine")
+        fields = [name for name in tables.SILVER_EVENTS.schema.names if name in rules.FIELD_NAMES]
+        self._run(
+            f"""INSERT INTO candidates BY NAME
+                SELECT {", ".join(fields)}, ?::TIMESTAMPTZ AS ingested_at, ?::VARCHAR AS run_id,
+                    ?::DATE AS landing_date, CAST(ts AS DATE) AS event_date,
+                    source_file, line_number
+                FROM verdicts WHERE len(reasons) = 0""",
+            [now, run_id, self.day],
+        )
+        self._count(counts)
 
-    def _quarantine(self, run_id: str, now: dt.datetime) -> pa.RecordBatch:
+    def _quarantine(self, run_id: str, now: dt.datetime) -> pa.Table:
         rows = self.con.sql(
             """SELECT source_file, line_number, text, reasons,
                     ?::VARCHAR AS run_id, ?::TIMESTAMPTZ AS quarantined_at,
@@ -344,19 +368,7 @@ class DuckDBEngine(Engine):
             )
         schema = tables.QUARANTINE_EVENTS.schema
         columns = {**dict(zip(rows.column_names, rows.columns, strict=True)), "raw": text}
-        return _one_batch(pa.table([columns[name] for name in schema.names], schema=schema))
-
-    def _silver(self, run_id: str, now: dt.datetime) -> pa.RecordBatch:
-        """Every row with no reason, typed as silver, with its line."""
-        fields = [name for name in tables.SILVER_EVENTS.schema.names if name in rules.FIELD_NAMES]
-        rows = self.con.sql(
-            f"""SELECT {", ".join(fields)}, ?::TIMESTAMPTZ AS ingested_at, ?::VARCHAR AS run_id,
-                    ?::DATE AS landing_date, CAST(ts AS DATE) AS event_date,
-                    source_file, line_number
-                FROM verdicts WHERE len(reasons) = 0""",
-            params=[now, run_id, self.day],
-        ).to_arrow_table()
-        return _one_batch(rows.cast(CANDIDATES))
+        return pa.table([columns[name] for name in schema.names], schema=schema)
 
     def _count(self, counts: DayCounts) -> None:
         for family, rows in self.con.execute(
@@ -370,38 +382,41 @@ class DuckDBEngine(Engine):
         ).fetchall():
             counts.unknown_fields[name] += rows
 
-    def _duplicates(self, counts: DayCounts) -> pa.Table:
-        """The LINES of the candidates that are duplicates (`rules`, point 5)."""
+    def _stage_duplicates(self, counts: DayCounts) -> None:
+        """Stage the LINES of the candidates that are duplicates (`rules`, point 5)."""
         self._held_by_other_days()
-        files = pa.table(
-            {
-                "file_id": pa.array([file_id for file_id, _ in self._files.values()], pa.int32()),
-                "source_file": pa.array(list(self._files), pa.string()),
-            }
-        )
-        self.con.register("files", files)
-        drops = self.con.sql(
-            """WITH lines AS (
-                    SELECT event_id, source_file, line_number
-                    FROM candidates JOIN files USING (file_id)
-                ), repeated AS (
-                    SELECT event_id FROM candidates GROUP BY event_id HAVING count(*) > 1
-                )
-                SELECT source_file, line_number FROM lines
-                WHERE event_id IN (SELECT event_id FROM repeated)
+        self._run(
+            f"""INSERT INTO duplicates
+                SELECT {LINE} FROM candidates
+                WHERE event_id IN (
+                    SELECT event_id FROM candidates GROUP BY event_id HAVING count(*) > 1)
                 QUALIFY row_number() OVER (
                     PARTITION BY event_id ORDER BY source_file, line_number) > 1
                 UNION
-                SELECT source_file, line_number FROM lines
-                WHERE event_id IN (SELECT event_id FROM held)"""
-        ).to_arrow_table()
-        ((distinct,),) = self.con.execute(
+                SELECT {LINE} FROM candidates WHERE event_id IN (SELECT event_id FROM held)"""
+        )
+        ((counts.duplicate_rows,),) = self.con.execute("SELECT count(*) FROM duplicates").fetchall()
+        ((counts.silver_event_ids,),) = self.con.execute(
             """SELECT count(DISTINCT event_id) FROM candidates
                 WHERE event_id NOT IN (SELECT event_id FROM held)"""
         ).fetchall()
-        counts.duplicate_rows = drops.num_rows
-        counts.silver_event_ids = distinct
-        return drops.cast(LINES)
+
+    def _profile(self, counts: DayCounts) -> None:
+        """The staged quarantine's rows, and what the gates check of silver in the candidates."""
+        columns = [c for c in self.con.table("candidates").columns if c not in LINES.names]
+        nulls = ", ".join(f"count(*) - count({c})" for c in columns)
+        known = _list(EVENT_TYPES)
+        ((rows, unknown_types, *null_counts),) = self.con.execute(
+            f"""SELECT count(*), count(*) FILTER (
+                    WHERE event_type IS NULL OR NOT list_contains({known}, event_type)), {nulls}
+                FROM candidates"""
+        ).fetchall()
+        counts.candidate_rows, counts.silver_unknown_event_types = rows, unknown_types
+        counts.silver_columns = columns
+        counts.silver_nulls.update(dict(zip(columns, null_counts, strict=True)))
+        ((counts.quarantine_rows,),) = self.con.execute(
+            "SELECT count(*) FROM quarantine"
+        ).fetchall()
 
     def _held_by_other_days(self) -> None:
         """Table `held`: the candidates' event ids silver holds from another landing day whose
@@ -422,9 +437,3 @@ class DuckDBEngine(Engine):
             [self.day],
         )
         self.con.unregister("other_days")
-
-
-def _one_batch(rows: pa.Table) -> pa.RecordBatch:
-    if not rows.num_rows:
-        return pa.RecordBatch.from_pylist([], schema=rows.schema)
-    return rows.combine_chunks().to_batches()[0]

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as pads
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -138,8 +139,8 @@ class SparkEngine(Engine):
         )  # fmt: skip
         self._stage("quarantine", quarantine)
         self._stage("candidates", candidates)
-        held = self._held_by_other_days(self._staged("candidates"))
-        self._stage("duplicates", self._duplicates(self._staged("candidates"), held))
+        held = self._held_by_other_days(self._staged_frame("candidates"))
+        self._stage("duplicates", self._duplicates(self._staged_frame("candidates"), held))
         counts = self._counts(verdicts, held)
         self._release()
         return counts
@@ -147,13 +148,15 @@ class SparkEngine(Engine):
     def commit(self, metadata: dict[str, str]) -> None:
         predicate = bronze.day_predicate(self.day)
         write_table(
-            self._staged("quarantine"), self.settings, tables.QUARANTINE_EVENTS,
+            self._staged_frame("quarantine"), self.settings, tables.QUARANTINE_EVENTS,
             mode="overwrite", predicate=predicate, metadata=metadata,
         )  # fmt: skip
         # Silver is partitioned by event_date: `write_table` replaces whole partitions only, and
         # the day's rows share theirs with other landing days. Spark writes the day's silver
         # rows; delta-rs replaces the day's rows with them (a data predicate), streamed.
-        silver = self._staged("candidates").join(self._staged("duplicates"), LINE, "left_anti")
+        silver = self._staged_frame("candidates").join(
+            self._staged_frame("duplicates"), LINE, "left_anti"
+        )
         folder = self.staging / "silver"
         silver.select(*tables.SILVER_EVENTS.schema.names).write.parquet(str(folder))
         rows = pads.dataset(folder, schema=tables.SILVER_EVENTS.schema, format="parquet")
@@ -255,7 +258,11 @@ class SparkEngine(Engine):
         columns = [F.col(f.name).cast(f.dataType) for f in _spark_schema(name).fields]
         rows.select(*columns).write.parquet(str(self.staging / name))
 
-    def _staged(self, name: str) -> DataFrame:
+    def staged(self, name: str) -> pa.RecordBatchReader:
+        folder = pads.dataset(self.staging / name, schema=STAGED[name], format="parquet")
+        return folder.scanner(batch_size=SILVER_BATCH).to_reader()
+
+    def _staged_frame(self, name: str) -> DataFrame:
         return self.spark.read.schema(_spark_schema(name)).parquet(str(self.staging / name))
 
     def _counts(self, verdicts: DataFrame, held: DataFrame) -> DataFrame:
@@ -265,14 +272,14 @@ class SparkEngine(Engine):
         drift = verdicts.select(F.explode("unknown_fields").alias("key"))
         counts.unknown_fields.update(dict(drift.groupBy("key").count().collect()))
         # Point 8.
-        quarantine = self._staged("quarantine")
+        quarantine = self._staged_frame("quarantine")
         family = F.transform("reasons", lambda reason: F.substring_index(reason, ":", 1))
         families = quarantine.select(F.explode(F.array_distinct(family)).alias("family"))
         for family, rows in families.groupBy("family").count().collect():
             counts.reasons[family] = rows
         counts.quarantine_rows = quarantine.count()
         # The gates' profile of the candidates.
-        candidates = self._staged("candidates")
+        candidates = self._staged_frame("candidates")
         columns = counts.silver_columns
         profile = candidates.agg(
             F.count("*").alias("_rows"),
@@ -283,7 +290,7 @@ class SparkEngine(Engine):
         if counts.candidate_rows:
             counts.silver_nulls.update({name: profile[name] for name in columns})
         counts.silver_unknown_event_types = profile["_unknown_types"]
-        counts.duplicate_rows = self._staged("duplicates").count()
+        counts.duplicate_rows = self._staged_frame("duplicates").count()
         kept = candidates.join(held, "event_id", "left_anti")
         counts.silver_event_ids = kept.select("event_id").distinct().count()
         return counts

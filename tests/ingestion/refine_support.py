@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from audotics import lake
 from audotics.lake import tables
@@ -100,7 +99,7 @@ class Refined:
 def run_engine(
     settings: Settings, day: dt.date = DAY, batch_rows: int = 3, engine: str = "duckdb"
 ) -> Refined:
-    """An engine's judgement of the day's bronze, read back from its staging (the DuckDB
+    """An engine's judgement of the day's bronze, as it staged it (the DuckDB
     engine in batches of `batch_rows`: small, so several)."""
     with tempfile.TemporaryDirectory() as folder:
         staging = Path(folder)
@@ -112,7 +111,5 @@ def run_engine(
             )
         with judge:
             counts = judge.judge("test")
-        staged = {
-            name: pq.read_table(staging / name, schema=schema) for name, schema in STAGED.items()
-        }
+            staged = {name: judge.staged(name).read_all() for name in STAGED}
         return Refined(staged["quarantine"], staged["candidates"], staged["duplicates"], counts)

@@ -296,7 +296,8 @@ def test_duplicates_keep_the_first_line_whatever_the_batch_order(lake_settings):
     refined = run_engine(lake_settings, batch_rows=1)
     assert refined.reasons() == {1: ["unreadable_ts"]}  # a quarantined line keeps no id
     assert refined.silver.num_rows == 1
-    assert refined.duplicates.sort_by("source_file").to_pylist() == [
+    lines = [("source_file", "ascending"), ("line_number", "ascending")]
+    assert refined.duplicates.sort_by(lines).to_pylist() == [
         {"source_file": later, "line_number": 2},
         {"source_file": later, "line_number": 3},
     ]
