@@ -579,9 +579,8 @@ def _replaced_files(
     partition_columns = snapshot.metadata().partition_columns
     if predicate is not None:
         context = f"overwrite of {table}"
-        files = files.take(
-            _matching_rows(spark, files.select(partition_columns), predicate, context)
-        )
+        matching = _matching_rows(spark, files.select(partition_columns), predicate, context)
+        files = files.take(pa.array(matching, pa.int64()))  # typed: no match is an empty list
     # Delta's partition value strings; pyarrow spells the writable partition types the same way.
     values = {name: pc.cast(files[name], pa.string()).to_pylist() for name in partition_columns}
     now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)

@@ -229,6 +229,18 @@ def test_overwrite_with_predicate_replaces_only_its_partition(spark, lake_settin
     assert lake.version(lake_settings, INTERACTIONS) == 1
 
 
+def test_overwrite_of_a_partition_the_table_does_not_hold_yet_adds_it(
+    spark, lake_settings, frame
+) -> None:
+    lake.write_arrow(lake_settings, INTERACTIONS, sample(DAYS[0], ["u1"]))  # a day's first run
+    write_table(
+        frame(sample(DAYS[1], ["u2"])), lake_settings, INTERACTIONS,
+        mode="overwrite", predicate=f"as_of_date = '{DAYS[1]}'",
+    )  # fmt: skip
+    current = lake.read_arrow(lake_settings, INTERACTIONS)
+    assert tuples(current, "as_of_date", "user_id") == [(DAYS[0], "u1"), (DAYS[1], "u2")]
+
+
 def test_stats_come_from_the_parquet_footers(spark, lake_settings, frame) -> None:
     data = pa.concat_tables([sample(DAYS[0], ["u1", "u2", "u3"]), with_nulls(DAYS[0])])
 
