@@ -90,7 +90,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
@@ -313,7 +313,7 @@ class EmbeddedPostgres:
                     conn.execute("select pg_reload_conf()")
             self._ensure_roles_and_database(creds)
             return
-        if _port_in_use(self.port):
+        if port_in_use(self.port):
             raise ServiceError(
                 f"port {self.port} is taken by another process: set AUDOTICS_POSTGRES_PORT to a "
                 "free port, or AUDOTICS_DATABASE_URL to use that server"
@@ -481,7 +481,7 @@ class EmbeddedRedis:
                     "(`audotics services down`) and run `audotics services up` again"
                 )
             return
-        if _port_in_use(self.port):
+        if port_in_use(self.port):
             raise ServiceError(
                 f"port {self.port} is taken by another process: set AUDOTICS_REDIS_PORT to a "
                 "free port, or AUDOTICS_REDIS_URL to use that server"

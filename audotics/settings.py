@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(
         8, description="spark.sql.shuffle.partitions (raise it on a cluster)."
     )
+    spark_cluster_port: int = Field(
+        7077, description="Port of the master `audotics cluster up` starts (on 127.0.0.1)."
+    )
+    spark_cluster_ui_port: int = Field(
+        8091, description="Port of that master's web UI (its /json/ page lists the workers)."
+    )
 
     # --- the demo world ---------------------------------------------------------------------
     world_seed: int = Field(42, description="Seed of the generated demo world (deterministic).")

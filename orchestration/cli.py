@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "ingest": "ingestion.cli:ingest",
     "run": "orchestration.nightly:run_command",
     "airflow": "orchestration.airflow_local:airflow_command",
+    "cluster": "orchestration.spark_cluster:cluster_group",
     "gdpr-delete": "orchestration.gdpr:gdpr_delete_command",
     "warehouse": "warehouse.cli:warehouse_group",
     "dbt-profile": "warehouse.cli:dbt_profile_command",

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from audotics import lake
 from audotics.lake import tables
 from ingestion.refine import refine_day
+from orchestration.spark_cluster import local_cluster
 from tests.ingestion import test_any_bytes, test_rules
 from tests.ingestion.refine_support import (
     DAY,
@@ -31,8 +32,7 @@ from tests.ingestion.refine_support import (
     run_engine,
     write_catalog,
 )
-from tests.spark_standalone import standalone_cluster
-from tests.support import REPO, environment_for, python_json
+from tests.support import REPO, environment_for, free_port, python_json
 
 TIMES = ("quarantined_at", "ingested_at")  # when a run processed a row: not the judgement
 LATER = f"events/date={DAY}/events-{DAY}T11.jsonl.gz"
@@ -249,7 +249,8 @@ def test_a_standalone_cluster_judges_a_day_as_duckdb(make_settings, tmp_path):
     land(settings, [*small, *arbitrary_lines(100), line(), line()])
     duckdb_refined = run_engine(settings, batch_rows=50)
     env = {**environment_for(settings), "PYTHONPATH": str(REPO)}
-    with standalone_cluster() as master:
-        outcome = python_json(STANDALONE_SCRIPT, master, env=env, timeout=300)
+    ports = {"spark_cluster_port": free_port(), "spark_cluster_ui_port": free_port()}
+    with local_cluster(settings.model_copy(update=ports), workers=1, cores=2) as cluster:
+        outcome = python_json(STANDALONE_SCRIPT, cluster.master_url, env=env, timeout=300)
     assert outcome["hashes"] == row_hashes(duckdb_refined)
     assert outcome["counts"] == json.loads(json.dumps(counts_of(duckdb_refined), default=str))

@@ -1,9 +1,11 @@
 """`make run` end to end on a tiny generated world (real PostgreSQL, Redis, Spark, Delta, dbt),
-then GDPR erasure of one user across every store."""
+the same nightly on a Spark standalone cluster of two workers, then GDPR erasure of one user
+across every store."""
 
 from __future__ import annotations
 
 import gzip
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,15 +21,26 @@ from demo.world.generate import load_manifest
 from feature_store.online import get_online_features
 from orchestration.gdpr import USER_COLUMN_TABLES, erase_user, subject_hash
 from orchestration.nightly import run_pipeline
+from orchestration.spark_cluster import local_cluster
 from serving import keys
+from tests.support import free_port
+
+WORLD = {
+    "world_users": 120, "world_artists": 15, "world_tracks": 250, "world_days": 3,
+    "world_events_per_day": 1_500, "world_bad_record_rate": 0.03,
+}  # fmt: skip
+# What two runs of the same world differ in: when and under which run id a row was processed.
+PROCESSING = {"run_id", "ingested_at", "quarantined_at"}
+# The tables Spark writes or that follow from them, compared between a local and a cluster run.
+COMPARED = (
+    tables.BRONZE_EVENTS, tables.QUARANTINE_EVENTS, tables.SILVER_EVENTS,
+    tables.USER_FEATURES, tables.TRACK_FEATURES, tables.INTERACTIONS,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def nightly(isolated_platform):
-    settings = isolated_platform(
-        "nightly", world_users=120, world_artists=15, world_tracks=250, world_days=3,
-        world_events_per_day=1_500, world_bad_record_rate=0.03,
-    )  # fmt: skip
+    settings = isolated_platform("nightly", **WORLD)
     return settings, run_pipeline(settings)
 
 
@@ -58,6 +71,45 @@ def test_the_nightly_run_fills_every_stage(nightly) -> None:
         ).as_py()
         assert plays == silver_plays
         assert conn.execute("select count(*) from marts.mart_model_evaluations").fetchone()[0] >= 1
+
+
+def rows_of(settings, table: tables.Table) -> list[dict]:
+    """The table's rows without their processing columns, in a stable order. Floats to 12
+    significant digits: a sum over other partitions adds in another order (its last bits)."""
+    rows = lake.read_arrow(settings, table)
+    rows = rows.drop_columns([name for name in rows.column_names if name in PROCESSING])
+    return sorted(
+        (
+            {k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in row.items()}
+            for row in rows.to_pylist()
+        ),
+        key=repr,
+    )
+
+
+def test_the_nightly_on_a_standalone_cluster_gives_the_local_tables(
+    nightly, isolated_platform, env_for
+) -> None:
+    local, _ = nightly
+    ports = {"spark_cluster_port": free_port(), "spark_cluster_ui_port": free_port()}
+    settings = isolated_platform("nightly_cluster", **WORLD, **ports)
+    world = {f"AUDOTICS_{name.upper()}": str(value) for name, value in WORLD.items()}
+    with local_cluster(settings, workers=2) as cluster:
+        env = {**env_for(settings), **world, "AUDOTICS_SPARK_MASTER": cluster.master_url}
+        done = subprocess.run(
+            ["audotics", "run"], env=env, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        state = cluster.state()
+
+    workers = state["workers"]
+    assert [worker["state"] for worker in workers] == ["ALIVE", "ALIVE"]
+    applications = state["completedapps"]
+    assert not state["activeapps"] and applications
+    assert {app["state"] for app in applications} == {"FINISHED"}
+    assert any("features" in app["name"] for app in applications), applications
+    for table in COMPARED:
+        assert rows_of(settings, table) == rows_of(local, table), f"{table} differs"
 
 
 def _files_mentioning(root: Path, user_id: str) -> list[str]:
