@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -70,7 +71,7 @@ def dataset(settings: Settings, table: Table, *, version: int | None = None) -> 
     schema = pa.schema(delta.schema().to_arrow())
     partition_columns = delta.metadata().partition_columns
     uris = delta.file_uris()
-    filesystem, root = pafs.FileSystem.from_uri(table_uri(settings, table))
+    filesystem, root = arrow_filesystem(settings, table_uri(settings, table))
     prefix = len(table_uri(settings, table)) - len(root)
     return pads.dataset(
         [uri[prefix:] for uri in uris],
@@ -84,6 +85,51 @@ def dataset(settings: Settings, table: Table, *, version: int | None = None) -> 
         else None,
         partition_base_dir=root,
     )
+
+
+# pyarrow.fs.S3FileSystem's arguments and the delta-rs storage options (any case, as delta-rs
+# takes them; first match wins) that mean the same.
+_S3_ARGUMENTS = {
+    "access_key": ("AWS_ACCESS_KEY_ID", "ACCESS_KEY_ID"),
+    "secret_key": ("AWS_SECRET_ACCESS_KEY", "SECRET_ACCESS_KEY"),
+    "session_token": ("AWS_SESSION_TOKEN", "AWS_TOKEN", "SESSION_TOKEN", "TOKEN"),
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION", "REGION", "DEFAULT_REGION"),
+    "endpoint": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT", "ENDPOINT_URL", "ENDPOINT"),
+}
+
+
+def arrow_filesystem(settings: Settings, uri: str) -> tuple[pafs.FileSystem, str]:
+    """PyArrow's filesystem for a lake location, and the location's path in it.
+
+    For `s3://` it is configured from `settings.storage_options`, like delta-rs: the files are
+    read from the server, with the keys, that the log was read from. (`FileSystem.from_uri`
+    alone ignores the options: it would go to AWS with the environment's credentials.)
+    Local paths and other schemes are `FileSystem.from_uri`'s.
+    """
+    scheme, separator, path = uri.partition("://")
+    if separator and scheme in ("s3", "s3a"):
+        return _s3_filesystem(settings.storage_options, bucket=path.split("/", 1)[0]), path
+    return pafs.FileSystem.from_uri(uri)
+
+
+def _s3_filesystem(options: Mapping[str, str], *, bucket: str) -> pafs.S3FileSystem:
+    given = {key.upper(): value for key, value in options.items()}
+    arguments: dict[str, Any] = {}
+    for argument, keys in _S3_ARGUMENTS.items():
+        value = next((given[key] for key in keys if key in given), None)
+        if value:
+            arguments[argument] = value
+    if endpoint := arguments.pop("endpoint", None):
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        arguments.update(
+            endpoint_override=(parts.netloc + parts.path).rstrip("/"), scheme=parts.scheme
+        )
+    elif "region" not in arguments:
+        # On AWS without a region option, ask the bucket (as FileSystem.from_uri does).
+        arguments["region"] = pafs.resolve_s3_region(bucket)
+    if given.get("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "").lower() == "true":
+        arguments["force_virtual_addressing"] = True
+    return pafs.S3FileSystem(**arguments)
 
 
 def read_arrow(

@@ -14,7 +14,8 @@ delta-rs owns the transaction log and Spark only reads and writes Parquet files.
 
 `settings.spark_delta_native` switches both to delta-spark's `format("delta")`, which needs
 Delta's jars on the Spark classpath. Object stores: delta-rs gets `settings.storage_options`,
-Spark reaches the same location through Hadoop's connector (see `hadoop_path`).
+Spark reaches the same location through Hadoop's connector (see `hadoop_path`); pyspark ships
+no S3A connector, so an s3a:// path without it is refused at once, naming what to add.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.fs import DeltaStorageHandler
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -95,6 +97,15 @@ _FILE_KEY = "_audotics_file"
 _FILE_KNOWN = "_audotics_file_known"
 _ROW = "_audotics_row"
 
+# Hadoop's S3A connector (the hadoop-aws jar) and the AWS SDK v2 bundle it calls: pyspark
+# ships neither, so Spark reaches an s3a:// path only if they are added to its classpath.
+S3A_CLASSES = {
+    "org.apache.hadoop.fs.s3a.S3AFileSystem": "org.apache.hadoop:hadoop-aws:{hadoop}",
+    "software.amazon.awssdk.services.s3.S3Client": (
+        "software.amazon.awssdk:bundle (the version hadoop-aws {hadoop} depends on)"
+    ),
+}
+
 _Result = TypeVar("_Result")
 
 
@@ -111,6 +122,40 @@ def hadoop_path(uri: str) -> str:
     if "://" in uri or uri.startswith("file:"):
         return uri
     return "file://" + os.path.abspath(uri)
+
+
+def _require_s3a(spark: SparkSession, path: str) -> None:
+    """Refuse an `s3a://` path at once when Spark's classpath lacks the S3A connector, with
+    what to add, instead of a Java stack trace from deep inside the first read or write."""
+    if not path.startswith("s3a://"):
+        return
+    hadoop_conf = spark._jsc.hadoopConfiguration()
+    hadoop = spark._jvm.org.apache.hadoop.util.VersionInfo.getVersion()
+    missing = []
+    for name, artifact in S3A_CLASSES.items():
+        try:
+            hadoop_conf.getClassByName(name)  # the class loader Hadoop's filesystems load with
+        except Py4JJavaError:
+            missing.append(f"{artifact.format(hadoop=hadoop)} ({name})")
+    if missing:
+        raise LakeError(
+            f"Spark cannot reach {path}: its classpath lacks Hadoop's S3A connector: "
+            f"{'; '.join(missing)}. Start Spark with spark.jars.packages="
+            f"org.apache.hadoop:hadoop-aws:{hadoop} (it brings the AWS SDK bundle), or "
+            "spark.jars with both jars, and set spark.hadoop.fs.s3a.endpoint, "
+            "spark.hadoop.fs.s3a.access.key and spark.hadoop.fs.s3a.secret.key (the values of "
+            "AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
+            "AUDOTICS_STORAGE_OPTIONS), and for a server other than AWS "
+            "spark.hadoop.fs.s3a.path.style.access=true and, over http, "
+            "spark.hadoop.fs.s3a.connection.ssl.enabled=false (see infra/README.md)."
+        )
+
+
+def _spark_path(spark: SparkSession, uri: str) -> str:
+    """`hadoop_path(uri)`, once Spark is known to be able to reach it."""
+    path = hadoop_path(uri)
+    _require_s3a(spark, path)
+    return path
 
 
 def read_table(
@@ -132,7 +177,8 @@ def read_table(
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        frame = _native(table, lambda: reader.load(hadoop_path(uri)))
+        location = _spark_path(spark, uri)
+        frame = _native(table, lambda: reader.load(location))
         return frame.where(partition_filter) if partition_filter else frame
 
     snapshot = open_table(settings, table, version=version)
@@ -154,7 +200,7 @@ def read_table(
         empty = to_arrow_schema(schema, timezone="UTC").empty_table()
         return spark.createDataFrame(empty, schema=schema)
 
-    root = hadoop_path(uri)
+    root = _spark_path(spark, uri)
     paths = [f"{root}/{path}" for path in files["path"].to_pylist()]
     data_schema = T.StructType([f for f in schema.fields if f.name not in partition_columns])
     scan = (
@@ -377,7 +423,7 @@ def _stage(
     # (nor Spark's _temporary inside it). No leading `_` or `.`: vacuum skips such folders.
     folder = f"spark-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
     df.write.mode("errorifexists").partitionBy(*partition_columns).parquet(
-        f"{hadoop_path(uri)}/{folder}"
+        f"{_spark_path(df.sparkSession, uri)}/{folder}"
     )
     storage = pafs.PyFileSystem(DeltaStorageHandler(uri, options=settings.storage_options or None))
     listing = storage.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
@@ -624,7 +670,8 @@ def _write_native(
         writer = writer.option("replaceWhere", predicate)
     if metadata:
         writer = writer.option("userMetadata", json.dumps(dict(metadata), sort_keys=True))
-    _native(table, lambda: writer.save(hadoop_path(table_uri(settings, table))))
+    location = _spark_path(df.sparkSession, table_uri(settings, table))
+    _native(table, lambda: writer.save(location))
     # The latest version: ours unless another writer committed in the meantime.
     return open_table(settings, table).version()
 
