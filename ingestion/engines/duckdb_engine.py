@@ -38,7 +38,7 @@ from ingestion.engines import LINES, STAGED, DayCounts, Engine, EngineError
 from ingestion.landing import arrival_hour_end
 
 SCAN_ROWS = 8_192  # rows per Arrow slice handed to DuckDB: slices are its parallel units
-MEMORY_LIMIT = "1GB"  # DuckDB spills to disk beyond this rather than growing
+MEMORY_LIMIT = "512MB"  # DuckDB spills to disk beyond this (its staged tables too)
 COMMIT_MEMORY_LIMIT = "256MB"  # while the commit streams out: the lake writer needs the rest
 COMMIT_BATCH = 65_536  # rows per record batch streamed into the lake
 READ_BUFFER = 8 << 20  # bytes of a lake file read at a time
