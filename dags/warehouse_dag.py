@@ -1,6 +1,8 @@
 """warehouse: copy what changed in the lake into PostgreSQL schema `raw`, then run the dbt project
-through Cosmos: every source freshness check, model and model's tests is its own task, wired in
-dbt's lineage, after the load.
+through Cosmos in watcher mode: one `dbt build` (task `dbt.dbt_producer_watcher`, after the
+source freshness checks) runs every model and test, and every source freshness check, model and
+model's tests is its own task, wired in dbt's lineage, that reports that node's result from the
+build (a failed model or test fails its task and the run).
 
 Runs whenever ingestion has refreshed silver/events or training has registered or published a
 model (any of the three assets, from the `warehouse` stage of `orchestration.stages`): the load
@@ -8,9 +10,9 @@ is incremental, so a run copies only what changed.
 
 Parsing runs no dbt and reads no settings: the dbt graph comes from the manifest `make setup`
 builds with `dbt parse` (DBT_MANIFEST; rebuilt when a dbt file changes), and the warehouse
-connection (with its password) is set by an interceptor on each dbt task when it runs. Each
-task runs the venv's dbt in-process (ExecutionMode.LOCAL, dbtRunner). Logic lives in
-`warehouse` and `dbt/`.
+connection (with its password) is set by a pre_execute hook on each dbt task when it runs. The
+build is one dbt process (a per-node task reruns its node alone only on a retry). Logic lives
+in `warehouse` (`warehouse.watcher` wires the build and its reporting tasks) and `dbt/`.
 """
 
 from __future__ import annotations
@@ -27,20 +29,13 @@ from cosmos.constants import (
 
 from orchestration.airflow_support import DEFAULT_ARGS, START_DATE, schedule
 from orchestration.stages import WAREHOUSE
-from warehouse.dbt import DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET, dbt_env, dbt_executable
+from warehouse.dbt import DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET, dbt_executable
+from warehouse.watcher import report_after_build, warehouse_connection
 
 # dbt's own default target folder; `make setup` writes it (Makefile: DBT_MANIFEST).
 DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 if not DBT_MANIFEST.is_file():
     raise FileNotFoundError(f"{DBT_MANIFEST} is missing: `make setup` builds it (dbt parse)")
-
-
-def warehouse_connection(context, operator) -> None:
-    """Cosmos interceptor, run by each dbt task before its command: the connection of the
-    settings the worker has, in the variables dbt/profiles.yml reads."""
-    from audotics.settings import get_settings
-
-    operator.env = {**(operator.env or {}), **dbt_env(get_settings())}
 
 
 with DAG(
@@ -75,14 +70,15 @@ with DAG(
             target_name=DBT_TARGET,
             profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
         ),
-        # The venv's dbt, in-process (dbtRunner): no subprocess per task. Cosmos still checks
-        # that the executable exists, and PATH need not include the venv.
+        # One `dbt build` for the whole project, by the venv's dbt (PATH need not include the
+        # venv). A subprocess, not dbtRunner: in-process, Cosmos turns each of dbt's events
+        # (debug ones too) into JSON in Python, which made the build about 1.5x slower here.
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
+            execution_mode=ExecutionMode.WATCHER,
+            invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=dbt_executable(),
         ),
-        operator_args={"interceptors": [warehouse_connection]},
+        operator_args={"pre_execute": warehouse_connection},
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_EACH,
@@ -94,4 +90,4 @@ with DAG(
         ),
     )
 
-    load_raw() >> dbt
+    report_after_build(dbt, load_raw())

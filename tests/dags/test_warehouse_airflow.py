@@ -1,14 +1,12 @@
-"""The `warehouse` DAG: Cosmos renders every dbt source, model and test as its own task after the
-load, and `airflow dags test` runs it offline (SQLite) on the hand-checked world.
-
-Every dbt task is a dbt invocation (seconds each), so the run executes the load and the chain
-behind dim_users (a source freshness check, staging, the facts, the dimension, their tests and a
-cross-model test) and marks the other tasks successful (--mark-success-pattern): the same kinds
-of operator, a fraction of the time (a full run executes all 76 tasks the same way)."""
+"""The `warehouse` DAG: after the load, one `dbt build` (Cosmos' watcher producer) runs the
+project, and a task per dbt source, model, model's tests and cross-model test reports that node's
+result; `airflow dags test` runs all of it offline (SQLite) on the hand-checked world, and a
+failing dbt test fails its task and the run."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import subprocess
 import sys
@@ -20,18 +18,10 @@ from audotics.settings import Settings
 from tests.support import REPO, python_json
 from tests.warehouse.test_warehouse_load import fetch, write_world
 
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
 DAG_FILE = REPO / "dags" / "warehouse_dag.py"
-RUN_CHAIN = [
-    "load_raw",
-    "dbt.lake_events_source",
-    *[
-        f"dbt.{model}.{step}"
-        for model in ("stg_events", "stg_users", "fct_listening_events",
-                      "fct_daily_user_activity", "dim_users")
-        for step in ("run", "test")
-    ],
-    "dbt.assert_no_event_before_user_signup_test",
-]  # fmt: skip
+PRODUCER = "dbt.dbt_producer_watcher"
+BUILT = f"{PRODUCER}_done"  # the build's end marker: success, or failed and retried
 # The task graph as the scheduler sees it: {task_id: [upstream task ids]} and the schedule.
 DESCRIBE_DAG = """
 import json, sys
@@ -53,11 +43,29 @@ def platform(
     return settings, {**env_for(settings), **airflow_home}
 
 
-def test_dag_renders_sources_models_and_tests_after_the_load(platform) -> None:
+def dags_test(env: dict[str, str], day: str) -> tuple[str, dict[str, str]]:
+    """Run the DAG under `airflow dags test`; its log and the final state of every task."""
+    result = subprocess.run(
+        [AIRFLOW, "dags", "test", "warehouse", day],
+        env=env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    log = result.stdout + result.stderr
+    run_id = re.search(r"DagRun Finished: .*?run_id=(\S+),", log)
+    assert run_id, log[-5000:]
+    states = subprocess.run(
+        [AIRFLOW, "tasks", "states-for-dag-run", "warehouse", run_id.group(1), "-o", "json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = json.loads(states.stdout.strip().splitlines()[-1])
+    return log, {row["task_id"]: row["state"] for row in rows}
+
+
+def test_dag_renders_one_build_and_a_task_per_node_after_the_load(platform) -> None:
     _, env = platform
     dag = python_json(DESCRIBE_DAG, str(DAG_FILE), env=env)
     tasks: dict[str, list[str]] = dag["tasks"]
 
+    assert tasks[PRODUCER] == ["load_raw"]  # the one dbt build, after the load
     models = [p.stem for p in (REPO / "dbt" / "models").rglob("*.sql")]
     assert len(models) == 29  # every model of dbt/models, each a task group
     for model in models:
@@ -65,36 +73,28 @@ def test_dag_renders_sources_models_and_tests_after_the_load(platform) -> None:
         assert tasks[f"dbt.{model}.test"] == [f"dbt.{model}.run"]
     sources = [t for t in tasks if t.endswith("_source")]
     assert len(sources) == 10  # freshness of every lake table
-    assert all(tasks[source] == ["load_raw"] for source in sources)
+    assert all(tasks[source] == [BUILT] for source in sources)  # first nodes: after the build
+    assert tasks[BUILT] == [PRODUCER]
     # Lineage: a model waits for its parents' tests; a cross-model test for every parent.
     assert tasks["dbt.stg_events.run"] == ["dbt.lake_events_source"]
     assert tasks["dbt.fct_listening_events.run"] == ["dbt.stg_events.test"]
-    assert sorted(tasks["dbt.assert_no_event_before_user_signup_test"]) == [
+    assert tasks["dbt.assert_no_event_before_user_signup_test"] == [
         "dbt.dim_users.test",
         "dbt.fct_listening_events.test",
     ]
-    # the load, sources, models x (run, test), and the detached tests
-    assert len(tasks) == 1 + 10 + 2 * len(models) + 11
+    # the load, the build and its end marker, sources, models x (run, test), detached tests
+    assert len(tasks) == 1 + 2 + 10 + 2 * len(models) + 11
     assert "silver/events" in dag["schedule"] and "models/registry" in dag["schedule"]
 
 
-def test_dag_runs_under_airflow_dags_test(platform) -> None:
+def test_dag_runs_every_node_under_airflow_dags_test(platform) -> None:
     settings, env = platform
-    keep = "|".join(re.escape(task) for task in RUN_CHAIN)
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "airflow"), "dags", "test", "warehouse",
-            "2026-11-10", "--mark-success-pattern", f"(?!(?:{keep})$).*",
-        ],
-        env=env, capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-5000:]
-    assert "state=success" in log
-    ran = set(re.findall(r"\[DAG TEST\] end task task_id=(\S+)", log))
-    assert set(RUN_CHAIN) <= ran
+    log, states = dags_test(env, "2026-11-10")
 
-    # The load task filled raw; the dbt tasks built the chain to the user dimension.
+    assert "state=success" in log, log[-5000:]
+    assert set(states.values()) == {"success"}, {t: s for t, s in states.items() if s != "success"}
+    assert log.count(f"starting task_id={PRODUCER} ") == 1  # one build, no per-node dbt run
+    # The load task filled raw; the build made every mart, down to the user dimension.
     assert fetch(settings, "select count(*) from raw.events") == [(13,)]
     assert fetch(settings, "select count(*) from marts.fct_listening_events") == [(13,)]
     users = fetch(
@@ -109,3 +109,20 @@ def test_dag_runs_under_airflow_dags_test(platform) -> None:
         ("user4", dt.date(2026, 11, 2), 1, 1),
         ("user5", dt.date(2026, 11, 9), 0, 0),
     ]
+
+
+def test_a_failing_dbt_test_fails_its_task_and_the_run(platform) -> None:
+    settings, env = platform
+    # A value outside the closed vocabulary: stg_users' accepted_values test fails. The lake is
+    # unchanged, so the load leaves raw.users as it is.
+    assert fetch(
+        settings, "update raw.users set subscription = 'gold' where username = 'user1' returning 1"
+    ) == [(1,)]
+    # Every failing task retries (DEFAULT_ARGS): seconds apart, not the deployed 30 s.
+    log, states = dags_test({**env, "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "1"}, "2026-11-11")
+
+    assert "state=failed" in log, log[-5000:]
+    assert states["dbt.stg_users.run"] == "success"
+    assert states["dbt.stg_users.test"] == "failed"
+    assert states["dbt.dim_users.run"] == "upstream_failed"  # dbt skipped it: never reported
+    assert states["dbt.stg_tracks.test"] == "success"  # a branch of its own still reports
