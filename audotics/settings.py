@@ -87,6 +87,43 @@ class Settings(BaseSettings):
         8091, description="Port of that master's web UI (its /json/ page lists the workers)."
     )
 
+    # --- Airflow on this machine (`audotics airflow`) -------------------------------------------
+    airflow_port: int = Field(
+        8080,
+        description="Port of the Airflow UI, REST API and execution API (on 127.0.0.1); "
+        "`audotics airflow --port` overrides it.",
+    )
+    airflow_executor: str = Field(
+        "local",
+        pattern="^(local|celery)$",
+        description="How `audotics airflow` runs: local (`airflow standalone`, SQLite metadata) "
+        "or celery (CeleryExecutor: metadata in PostgreSQL, Redis as the broker, "
+        "airflow_celery_workers workers). `--executor` overrides it.",
+    )
+    airflow_celery_workers: int = Field(
+        2, ge=1, description="Celery workers started with airflow_executor=celery (`--workers`)."
+    )
+    airflow_worker_concurrency: int = Field(
+        2, ge=1, description="Task slots of each Celery worker (one task process each)."
+    )
+    airflow_database_url: str | None = Field(
+        None,
+        description="PostgreSQL for Airflow's metadata and Celery's results with "
+        "airflow_executor=celery. Unset: the database `airflow` on the embedded server, "
+        "created owned by the application role.",
+    )
+    airflow_broker_url: str | None = Field(
+        None,
+        description="Celery broker with airflow_executor=celery. Unset: the platform's Redis, "
+        "database 1 (apart from the platform's keys).",
+    )
+    airflow_startup_timeout_seconds: float = Field(
+        300,
+        gt=0,
+        description="How long `audotics airflow` waits for the API server to answer before it "
+        "stops everything it started and fails.",
+    )
+
     # --- the demo world ---------------------------------------------------------------------
     world_seed: int = Field(42, description="Seed of the generated demo world (deterministic).")
     world_start_date: dt.date = Field(

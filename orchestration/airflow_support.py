@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow.sdk import Asset, AssetAny, Param, task
+from airflow.sdk.configuration import conf
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from audotics.lake.tables import Table
@@ -156,7 +157,9 @@ def log_failure(context) -> None:
 DEFAULT_ARGS = {
     "owner": "data-platform",
     "retries": 2,
-    "retry_delay": dt.timedelta(seconds=30),
+    # Airflow's own setting, [core] default_task_retry_delay: `audotics airflow` sets 30 s, a
+    # deployment sets its own, a test of failures shortens it.
+    "retry_delay": dt.timedelta(seconds=conf.getfloat("core", "default_task_retry_delay")),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
     "execution_timeout": dt.timedelta(hours=2),

@@ -1,0 +1,43 @@
+"""`audotics airflow --executor celery --workers 2`: metadata in PostgreSQL, Redis as the broker,
+two Celery workers; the DAG chain of test_dags_end_to_end.py runs through it on the same world,
+with the same checks. (Fewer days would be faster, but on two days the ALS model loses to the
+popularity baseline at the gate: a different registry, not the same checks.)"""
+
+from __future__ import annotations
+
+import pytest
+from psycopg import sql
+
+from audotics import services
+from audotics.settings import LOCAL_POSTGRES_APP_USER
+from tests.dags.airflow_server import airflow_server
+from tests.dags.test_dags_end_to_end import make_world, run_the_chain
+
+WORKERS = 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_the_dags_chain_on_celery_workers(
+    isolated_platform, running_services, env_for, tmp_path
+) -> None:
+    settings, manifest = make_world(isolated_platform, "dags_celery")
+    # Airflow's metadata in a database of its own, the broker in a Redis database of its own.
+    metadata = "test_dags_celery_airflow"
+    with services.postgres_admin_connection(running_services) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+            sql.Identifier(metadata)))  # fmt: skip
+        conn.execute(sql.SQL("create database {} owner {}").format(
+            sql.Identifier(metadata), sql.Identifier(LOCAL_POSTGRES_APP_USER)))  # fmt: skip
+    server_url, platform_db = settings.redis_dsn.rsplit("/", 1)
+    env = {
+        **env_for(settings),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AUDOTICS_AIRFLOW_DATABASE_URL": f"{settings.postgres_url.rsplit('/', 1)[0]}/{metadata}",
+        "AUDOTICS_AIRFLOW_BROKER_URL": f"{server_url}/{int(platform_db) % 15 + 1}",
+    }
+    args = ("--executor", "celery", "--workers", str(WORKERS))
+    with airflow_server(env, tmp_path / "airflow.log", *args) as server:
+        server.wait_for_dag("ingest_events")
+        assert len(server.processes("celery", "worker")) == WORKERS
+        run_the_chain(settings, manifest, server.run)
