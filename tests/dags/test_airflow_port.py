@@ -1,6 +1,8 @@
-"""`audotics airflow --port N` on a port other than 8080: tasks reach the execution API on N, so
-a triggered run succeeds; a port already taken fails at once, naming it, starting nothing; an
-API server that does not answer in time fails the start, and everything started is stopped."""
+"""`audotics airflow --port N` (`make airflow`) on a port other than 8080: the UI serves every
+DAG of the project without import errors, tasks reach the execution API on N, so a triggered
+run succeeds, and the stop leaves nothing behind; a port already taken fails at once, naming
+it, starting nothing; an API server that does not answer in time fails the start, and
+everything started is stopped."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ import pytest
 from audotics import lake
 from audotics.lake import tables
 from demo.world.generate import generate_world
+from orchestration.stages import DAG_STAGES
 from tests.dags.airflow_server import airflow_server, free_test_port, session_processes
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_a_run_succeeds_on_a_port_other_than_8080(isolated_platform, env_for, tmp_path) -> None:
+def test_the_ui_serves_every_dag_and_a_run_succeeds_on_a_port_other_than_8080(
+    isolated_platform, env_for, tmp_path
+) -> None:
     settings = isolated_platform(
         "airflow_port", world_users=40, world_artists=5, world_tracks=60, world_days=1,
         world_events_per_day=300,
@@ -26,6 +31,13 @@ def test_a_run_succeeds_on_a_port_other_than_8080(isolated_platform, env_for, tm
     env = {**env_for(settings), "AIRFLOW_HOME": str(tmp_path / "airflow")}
     with airflow_server(env, tmp_path / "airflow.log") as server:
         server.run("ingest_events", day)
+        expected = {stage.dag_id for stage in DAG_STAGES}
+        for dag_id in expected:
+            server.wait_for_dag(dag_id)
+        listed = server.api.get("/dags", params={"limit": 100}).json()["dags"]
+        assert {dag["dag_id"] for dag in listed} >= expected
+        errors = server.api.get("/importErrors").json()
+        assert errors["total_entries"] == 0, errors
     [run] = lake.read_arrow(settings, tables.INGEST_RUNS).to_pylist()
     assert run["status"] == "success"
 
