@@ -38,8 +38,7 @@ from tests.audotics.test_lake import (  # the local lake's tests, run here on S3
     test_vacuum_keeps_recent_files_by_default,  # noqa: F401
     test_write_read_versions_and_time_travel,  # noqa: F401
 )
-from tests.ingestion.refine_support import DAY, FILE, GOOD, line, write_catalog
-from tests.ingestion.test_spark_engine import committed
+from tests.ingestion.refine_support import DAY, FILE, GOOD, committed, line, write_catalog
 from tests.s3_server import S3Server, s3_server
 
 

@@ -18,6 +18,7 @@ from ingestion.engines import CANDIDATES, STAGED, DayCounts, engine_for
 from ingestion.engines.duckdb_engine import DuckDBEngine
 
 DAY = dt.date(2026, 11, 1)
+TIMES = ("quarantined_at", "ingested_at")  # when a run processed a row: not the judgement
 FILE = f"events/date={DAY}/events-{DAY}T10.jsonl.gz"  # its hour ends 11:00 (+10 min skew)
 USER = "6f1c3d2a-9b8e-4c7d-a6f5-0e1d2c3b4a59"
 TRACK = "0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
@@ -113,3 +114,13 @@ def run_engine(
             counts = judge.judge("test")
             staged = {name: judge.staged(name).read_all() for name in STAGED}
         return Refined(staged["quarantine"], staged["candidates"], staged["duplicates"], counts)
+
+
+def committed(settings) -> dict[str, list[str]]:
+    """The rows of quarantine and silver, the processing timestamps left out."""
+    rows = {}
+    for table in (tables.QUARANTINE_EVENTS, tables.SILVER_EVENTS):
+        data = lake.read_arrow(settings, table)
+        kept = [c for c in data.column_names if c not in TIMES]
+        rows[table.name] = sorted(repr(sorted(r.items())) for r in data.select(kept).to_pylist())
+    return rows

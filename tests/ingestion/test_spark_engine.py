@@ -26,7 +26,9 @@ from tests.ingestion.refine_support import (
     DAY,
     FILE,
     GOOD,
+    TIMES,
     Refined,
+    committed,
     land,
     line,
     run_engine,
@@ -34,7 +36,6 @@ from tests.ingestion.refine_support import (
 )
 from tests.support import REPO, environment_for, free_port, python_json
 
-TIMES = ("quarantined_at", "ingested_at")  # when a run processed a row: not the judgement
 LATER = f"events/date={DAY}/events-{DAY}T11.jsonl.gz"
 NO_HOUR = f"events/date={DAY}/resent.jsonl.gz"  # no hour in its name: the day's end
 YESTERDAY = DAY - dt.timedelta(days=1)
@@ -205,16 +206,6 @@ def test_spark_stages_the_same_rows_and_counts_as_duckdb(day_lake, duckdb_refine
     assert {"line_too_long", "invalid_utf8", "nul_byte", "malformed_json", "not_a_json_object",
             "duplicate_field", "unreadable_ts"} <= set(duckdb_refined.counts.reasons)  # fmt: skip
     assert {"deep", "x"} <= set(duckdb_refined.counts.unknown_fields)
-
-
-def committed(settings) -> dict[str, list[str]]:
-    """The rows of quarantine and silver, the processing timestamps left out."""
-    rows = {}
-    for table in (tables.QUARANTINE_EVENTS, tables.SILVER_EVENTS):
-        data = lake.read_arrow(settings, table)
-        kept = [c for c in data.column_names if c not in TIMES]
-        rows[table.name] = sorted(repr(sorted(r.items())) for r in data.select(kept).to_pylist())
-    return rows
 
 
 def test_refine_day_on_spark_commits_what_duckdb_commits(day_lake, duckdb_refined):
