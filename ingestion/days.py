@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from audotics import locks
 from audotics.lake import tables
@@ -58,12 +59,6 @@ def refine_events(settings: Settings, day: dt.date, run_id: str) -> refine.Refin
     return result
 
 
-def ingest_day(settings: Settings, day: dt.date, run_id: str) -> dict:
-    land_day(settings, day, run_id)
-    refine_events(settings, day, run_id)
-    return runs.reconcile(settings, day, run_id)
-
-
 def ingest(
     settings: Settings,
     days: list[dt.date],
@@ -71,16 +66,39 @@ def ingest(
     on_day: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Catalog first (events are checked against it), then each day (`on_day` sees each run
-    row as it ends), then the Data Docs of these runs, also when a day failed."""
+    row as it ends), then the Data Docs of these runs, also when a day failed.
+
+    The next day's bronze lands while a day is refined, in a thread (the two share no table,
+    and the lake writer and DuckDB work outside the GIL): both cores work. When the run stops
+    at an error, a day landed ahead ends failed, saying it was not refined."""
     warm_up()  # GX's imports overlap the catalog extract and the first bronze
-    catalog_extract.extract_catalog(settings, run_id)
-    results = []
-    try:
-        for number, day in enumerate(days, 1):
-            log.info("ingesting landing day %s (%d of %d)", day, number, len(days))
-            results.append(ingest_day(settings, day, run_id))
-            if on_day:
-                on_day(results[-1])
-    finally:
-        build_data_docs(settings, incremental=True)
+    results: list[dict] = []
+    ahead: dict[dt.date, Future] = {}
+    with ThreadPoolExecutor(1, thread_name_prefix="land-ahead") as lander:
+
+        def land_ahead(index: int) -> None:
+            if index < len(days):
+                ahead[days[index]] = lander.submit(land_day, settings, days[index], run_id)
+
+        land_ahead(0)
+        stage = "the catalog extract"
+        try:
+            catalog_extract.extract_catalog(settings, run_id)
+            for number, day in enumerate(days, 1):
+                log.info("ingesting landing day %s (%d of %d)", day, number, len(days))
+                stage = f"landing day {day}"
+                ahead.pop(day).result()  # raises the landing's error
+                land_ahead(number)
+                refine_events(settings, day, run_id)
+                results.append(runs.reconcile(settings, day, run_id))
+                if on_day:
+                    on_day(results[-1])
+        except BaseException:
+            for landed_day, landed in ahead.items():
+                if landed.exception() is None:  # waits for it
+                    reason = f"bronze landed, not refined: the run stopped at {stage}"
+                    runs.fail_run(settings, landed_day, run_id, reason)
+            raise
+        finally:
+            build_data_docs(settings, incremental=True)
     return results

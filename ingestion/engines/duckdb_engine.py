@@ -1,14 +1,15 @@
 """The embedded engine: DuckDB in process, one landing day streamed through in bounded batches.
 
-Bronze is read a record batch at a time, in no particular order (a streamed Delta write keeps
-none), so duplicates are decided once the day is seen, on (source_file, line_number). Each
-batch is decoded (`try(decode(raw))`: NULL for invalid UTF-8), checked with DuckDB's JSON
-functions (`json_valid` guards every extraction: they raise on malformed text), typed
-(`TRY_CAST`, after the timestamp grammar: nothing a line holds can raise), joined with the
-current catalog and judged by `rules.value_rules(DUCKDB)`. The judged rows are staged in DuckDB
-tables (buffer-managed: past MEMORY_LIMIT they spill to disk, so memory is the limit and the
-batch, never the day's rows), and the commit streams silver and quarantine from them into the
-lake without another copy.
+The day's bronze streams into one query, record batch by record batch, in no particular order
+(a streamed Delta write keeps none), so duplicates are decided once the day is seen, on
+(source_file, line_number). Each line is decoded (`try(decode(raw))`: NULL for invalid UTF-8),
+checked with DuckDB's JSON functions (`json_valid` guards every extraction: they raise on
+malformed text), typed (`TRY_CAST`, after the timestamp grammar: nothing a line holds can
+raise), joined with the current catalog and judged by `rules.value_rules(DUCKDB)`. Every
+verdict is staged once, in DuckDB's table `judged` (buffer-managed: past MEMORY_LIMIT it spills
+to disk, so memory is bounded by the limit and the batch, never by the day's rows); the staged
+`quarantine` and `candidates` are views of it, and the commit streams silver and quarantine
+from them into the lake without another copy.
 
 yyjson, DuckDB's parser, accepts NaN/Infinity and trailing commas; the rules do not. Outside
 strings those need a letter no strict JSON has there, or a comma before a closing bracket, so a
@@ -20,6 +21,7 @@ text with its strings blanked out.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -34,10 +36,10 @@ from audotics.lake import tables
 from audotics.settings import Settings
 from audotics.vocabulary import EVENT_TYPES
 from ingestion import bronze, rules
-from ingestion.engines import LINES, STAGED, DayCounts, Engine, EngineError
+from ingestion.engines import CANDIDATES, LINES, STAGED, DayCounts, Engine, EngineError
 from ingestion.landing import arrival_hour_end
 
-SCAN_ROWS = 8_192  # rows per Arrow slice handed to DuckDB: slices are its parallel units
+SCAN_ROWS = 8_192  # rows per record batch streamed into DuckDB: batches are its parallel units
 MEMORY_LIMIT = "512MB"  # DuckDB spills to disk beyond this (its staged tables too)
 COMMIT_MEMORY_LIMIT = "256MB"  # while the commit streams out: the lake writer needs the rest
 COMMIT_BATCH = 65_536  # rows per record batch streamed into the lake
@@ -45,6 +47,9 @@ READ_BUFFER = 8 << 20  # bytes of a lake file read at a time
 BRONZE_COLUMNS_READ = ("source_file", "line_number", "raw", "raw_bytes")
 BRONZE = pa.schema([tables.BRONZE_EVENTS.schema.field(c) for c in BRONZE_COLUMNS_READ])
 LINE = ", ".join(LINES.names)
+SOURCE_FILES = pa.schema([tables.BRONZE_EVENTS.schema.field("source_file")])
+DAY_FILES = pa.schema([("source_file", pa.string()), ("max_ts", tables.UTC_TIMESTAMP)])
+LINE_COLUMNS = "source_file VARCHAR, line_number BIGINT"  # LINES, as DuckDB types
 SILVER_IDS = pa.schema([tables.SILVER_EVENTS.schema.field(c) for c in ("event_id", "landing_date")])
 JSON_SPACE = "' ' || chr(9) || chr(10) || chr(13)"
 # Outside strings, strict JSON has no i/I, no "na" (NaN, Infinity, inf) and no comma before a
@@ -106,8 +111,8 @@ def _list(values: tuple[str, ...]) -> str:
 
 
 def verdict_sql(settings: Settings, day: dt.date) -> str:
-    """Every bronze row of `bronze_batch` with its reasons (empty: a silver candidate), typed,
-    and for a quarantined row its text (`undecoded`: the bytes, when not UTF-8)."""
+    """Every bronze row of `bronze` with its reasons (empty: a silver candidate), typed, and for
+    a quarantined row its text (`undecoded`: the bytes, when not UTF-8)."""
     paths = _list(tuple(f"$.{name}" for name in rules.FIELD_NAMES))
     per_field = ",\n        ".join(
         f"types[{i}] AS t_{name}, vals[{i}] AS v_{name}"
@@ -141,7 +146,7 @@ WITH lines AS (
     SELECT source_file, line_number, raw,
         coalesce(raw_bytes > octet_length(raw), false) AS cut,
         try(decode(raw)) AS text
-    FROM bronze_batch
+    FROM bronze
 ), bytes AS (
     SELECT *, text IS NULL AS invalid_utf8,
         CASE WHEN text IS NULL THEN regexp_matches(hex(raw), '^(..)*?00')
@@ -195,7 +200,7 @@ WITH lines AS (
         {_instant(rules.min_ts(day, settings.lateness_days))} AS min_ts,
         {_instant(rules.launch_ts(settings.service_launch_date))} AS launch_ts
     FROM typed t
-    LEFT JOIN batch_files f USING (source_file)
+    LEFT JOIN day_files f USING (source_file)
     LEFT JOIN users u ON u.user_id = t.user_id AND t.ts IS NOT NULL
     LEFT JOIN tracks k ON k.track_id = t.track_id AND t.ts IS NOT NULL
 ), verdicts AS (
@@ -219,6 +224,35 @@ FROM verdicts
 """
 
 
+# The staged quarantine and candidates (STAGED), as views of the table of verdicts.
+QUARANTINE_VIEW = """SELECT source_file, line_number, text AS raw, reasons, run_id,
+    judged_at AS quarantined_at, landing_date, undecoded
+FROM judged WHERE len(reasons) > 0"""
+_DERIVED = {"ingested_at": "judged_at", "event_date": "CAST(ts AS DATE)"}
+CANDIDATES_VIEW = (
+    f"SELECT {', '.join(f'{_DERIVED.get(n, n)} AS {n}' for n in CANDIDATES.names)} "
+    "FROM judged WHERE len(reasons) = 0"
+)
+
+
+def _decoded(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """A batch of the quarantine view as `schema`: a line that is not UTF-8 gets its text from
+    its bytes, each invalid sequence and each NUL replaced by U+FFFD (`rules` point 6)."""
+    text, undecoded = batch.column("raw"), batch.column("undecoded")
+    if undecoded.null_count < len(undecoded):
+        text = pa.array(
+            [
+                data.decode("utf-8", errors="replace").replace("\0", "\ufffd")
+                if data is not None
+                else value
+                for value, data in zip(text.to_pylist(), undecoded.to_pylist(), strict=True)
+            ],
+            pa.string(),
+        )
+    columns = [text if name == "raw" else batch.column(name) for name in schema.names]
+    return pa.RecordBatch.from_arrays(columns, names=schema.names).cast(schema)
+
+
 class DuckDBEngine(Engine):
     name = "duckdb"
 
@@ -226,62 +260,88 @@ class DuckDBEngine(Engine):
         self, settings: Settings, day: dt.date, staging: Path, batch_rows: int | None = None
     ) -> None:
         super().__init__(settings, day, staging)
-        # As bronze lands them: by default 100k lines, about 30 MB, 150 MB inside DuckDB.
-        self.batch_rows = batch_rows or settings.ingest_batch_lines
+        self.batch_rows = min(batch_rows or settings.ingest_batch_lines, SCAN_ROWS)
         spill = Path(settings.state_dir) / "duckdb"
         spill.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(
             ":memory:",  # its tables spill to temp_directory past memory_limit
-            config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(spill)},
+            config={
+                "memory_limit": MEMORY_LIMIT,
+                "temp_directory": str(spill),
+                "preserve_insertion_order": False,  # no order is kept (see the module)
+                # A stream's size is unknown to the planner, which may then build a join's hash
+                # table on the day's lines: the joins are written probe side first, build second.
+                "disabled_optimizers": "join_order,build_side_probe_side",
+            },
         )
         self._run("SET TimeZone = 'UTC'")
         self._load_catalog()
-        for name, schema in STAGED.items():  # the staged tables, typed as the lake's
-            self.con.register("empty", schema.empty_table())
-            self._run(f"CREATE TABLE {name} AS SELECT * FROM empty")
-            self.con.unregister("empty")
         self.verdicts = verdict_sql(settings, day)
-        self.skew = dt.timedelta(minutes=settings.max_clock_skew_minutes)
-        self._files: dict[str, dt.datetime] = {}  # source_file -> max_ts
+        # The table of verdicts, typed by the query on no lines.
+        self.con.register("bronze", BRONZE.empty_table())
+        self.con.register("day_files", DAY_FILES.empty_table())
+        self._run(f"CREATE TABLE judged AS {self._judged()} LIMIT 0", [None, None, None])
+        self.con.unregister("bronze")
+        self._run(f"CREATE TABLE duplicates ({LINE_COLUMNS})")
+        self._run(f"CREATE VIEW quarantine AS {QUARANTINE_VIEW}")
+        self._run(f"CREATE VIEW candidates AS {CANDIDATES_VIEW}")
 
     def close(self) -> None:
         self.con.close()
 
     def judge(self, run_id: str) -> DayCounts:
+        self._register_files()
+        rows = pa.RecordBatchReader.from_batches(BRONZE, self._bronze_batches())
+        self.con.register("bronze", rows)
+        self._run(
+            f"INSERT INTO judged {self._judged()}", [run_id, dt.datetime.now(dt.UTC), self.day]
+        )
+        self.con.unregister("bronze")
         counts = DayCounts()
-        now = dt.datetime.now(dt.UTC)
-        for batch in self._bronze_batches():
-            if batch.num_rows:
-                self._judge_batch(batch, run_id, now, counts)
-        self._run("DROP TABLE IF EXISTS verdicts")
+        self._count(counts)
         self._stage_duplicates(counts)
         self._profile(counts)
         return counts
 
     def staged(self, name: str) -> pa.RecordBatchReader:
+        if name == "quarantine":
+            return self._quarantine()
         return self._stream(f"SELECT * FROM {name}", STAGED[name])
 
     def commit(self, metadata: dict[str, str]) -> None:
         self._run(f"SET memory_limit = '{COMMIT_MEMORY_LIMIT}'")
+        replace_day = functools.partial(
+            lake.write_arrow, self.settings,
+            mode="overwrite", predicate=bronze.day_predicate(self.day), metadata=metadata,
+        )  # fmt: skip
+        replace_day(tables.QUARANTINE_EVENTS, self._quarantine())
         silver = tables.SILVER_EVENTS.schema
-        for table, query in (
-            (tables.QUARANTINE_EVENTS, "SELECT * FROM quarantine"),
-            (
-                tables.SILVER_EVENTS,
+        replace_day(
+            tables.SILVER_EVENTS,
+            self._stream(
                 f"SELECT {', '.join(silver.names)} FROM candidates "
                 f"ANTI JOIN duplicates USING ({LINE})",
+                silver,
             ),
-        ):
-            lake.write_arrow(
-                self.settings, table, self._stream(query, table.schema),
-                mode="overwrite", predicate=bronze.day_predicate(self.day), metadata=metadata,
-            )  # fmt: skip
+        )
+
+    def _judged(self) -> str:
+        """The verdicts of `bronze` with the run's constants (parameters: run id, time, day)."""
+        return f"""SELECT *, ?::VARCHAR AS run_id, ?::TIMESTAMPTZ AS judged_at,
+            ?::DATE AS landing_date FROM ({self.verdicts})"""
 
     def _stream(self, query: str, schema: pa.Schema) -> pa.RecordBatchReader:
         """The rows of `query`, batch by batch, typed exactly as `schema`. Read it to the end
         before the next query: DuckDB has one pending result per connection."""
         reader = self.con.sql(query).to_arrow_reader(COMMIT_BATCH)
         return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in reader))
+
+    def _quarantine(self) -> pa.RecordBatchReader:
+        """The staged quarantine in landing order, its text decoded as `rules` point 6 says."""
+        schema = tables.QUARANTINE_EVENTS.schema
+        query = f"SELECT * FROM quarantine ORDER BY {LINE}"
+        reader = self.con.sql(query).to_arrow_reader(COMMIT_BATCH)
+        return pa.RecordBatchReader.from_batches(schema, (_decoded(b, schema) for b in reader))
 
     def _run(self, statement: str, params: list | None = None) -> None:
         """A statement without a result (DuckDB wants every result consumed)."""
@@ -305,80 +365,34 @@ class DuckDBEngine(Engine):
                     "the catalog extract must keep exactly one (is_current)"
                 )
 
-    def _bronze_batches(self) -> Iterator[pa.RecordBatch]:
+    def _bronze_fragments(self) -> list[pads.ParquetFileFragment]:
         scan = lake.dataset(self.settings, tables.BRONZE_EVENTS)
-        day = scan.get_fragments(filter=pads.field("landing_date") == self.day)
-        return _file_batches(day, BRONZE, self.batch_rows)
+        return list(scan.get_fragments(filter=pads.field("landing_date") == self.day))
 
-    def _register_files(self, batch: pa.RecordBatch) -> None:
-        """max_ts of each source file of the batch: its hour's end plus clock skew."""
-        names = pc.unique(batch.column("source_file")).to_pylist()
-        for name in names:
-            if name not in self._files:
-                self._files[name] = arrival_hour_end(name, self.day) + self.skew
-        files = pa.table(
-            {
-                "source_file": pa.array(names, pa.string()),
-                "max_ts": pa.array([self._files[n] for n in names], tables.UTC_TIMESTAMP),
-            }
-        )
-        self.con.register("batch_files", files)
+    def _bronze_batches(self) -> Iterator[pa.RecordBatch]:
+        return _file_batches(self._bronze_fragments(), BRONZE, self.batch_rows)
 
-    def _judge_batch(
-        self, batch: pa.RecordBatch, run_id: str, now: dt.datetime, counts: DayCounts
-    ) -> None:
-        """Judge one bronze batch into the staged quarantine and candidates, counted."""
-        counts.bronze_rows += batch.num_rows
-        # DuckDB scans an Arrow table one record batch per thread at a time.
-        slices = [batch.slice(at, SCAN_ROWS) for at in range(0, batch.num_rows, SCAN_ROWS)]
-        self.con.register("bronze_batch", pa.Table.from_batches(slices))
-        self._register_files(batch)
-        self._run(f"CREATE OR REPLACE TEMP TABLE verdicts AS {self.verdicts}")
-        self.con.register("batch_quarantine", self._quarantine(run_id, now))
-        self._run("INSERT INTO quarantine SELECT * FROM batch_quarantine")
-        fields = [name for name in tables.SILVER_EVENTS.schema.names if name in rules.FIELD_NAMES]
-        self._run(
-            f"""INSERT INTO candidates BY NAME
-                SELECT {", ".join(fields)}, ?::TIMESTAMPTZ AS ingested_at, ?::VARCHAR AS run_id,
-                    ?::DATE AS landing_date, CAST(ts AS DATE) AS event_date,
-                    source_file, line_number
-                FROM verdicts WHERE len(reasons) = 0""",
-            [now, run_id, self.day],
-        )
-        self._count(counts)
-
-    def _quarantine(self, run_id: str, now: dt.datetime) -> pa.Table:
-        rows = self.con.sql(
-            """SELECT source_file, line_number, text, reasons,
-                    ?::VARCHAR AS run_id, ?::TIMESTAMPTZ AS quarantined_at,
-                    ?::DATE AS landing_date, undecoded
-                FROM verdicts WHERE len(reasons) > 0 ORDER BY source_file, line_number""",
-            params=[run_id, now, self.day],
-        ).to_arrow_table()
-        text, undecoded = rows.column("text"), rows.column("undecoded")
-        if undecoded.null_count < len(undecoded):  # Python's U+FFFD replacement, as before
-            text = pa.array(
-                [
-                    data.decode("utf-8", errors="replace").replace("\0", "\ufffd")
-                    if data is not None
-                    else value
-                    for value, data in zip(text.to_pylist(), undecoded.to_pylist(), strict=True)
-                ],
-                pa.string(),
-            )
-        schema = tables.QUARANTINE_EVENTS.schema
-        columns = {**dict(zip(rows.column_names, rows.columns, strict=True)), "raw": text}
-        return pa.table([columns[name] for name in schema.names], schema=schema)
+    def _register_files(self) -> None:
+        """Table `day_files`: max_ts of each of the day's source files, its hour's end plus the
+        clock skew (the names are one dictionary-encoded column: a cheap read)."""
+        skew = dt.timedelta(minutes=self.settings.max_clock_skew_minutes)
+        names: set[str] = set()
+        for batch in _file_batches(self._bronze_fragments(), SOURCE_FILES, COMMIT_BATCH):
+            names.update(pc.unique(batch.column("source_file")).to_pylist())
+        files = sorted(names)
+        limits = [arrival_hour_end(name, self.day) + skew for name in files]
+        self.con.register("day_files", pa.table([files, limits], schema=DAY_FILES))
 
     def _count(self, counts: DayCounts) -> None:
+        """Rows per reason family and JSON objects per unknown field, over the day's verdicts."""
         for family, rows in self.con.execute(
             """SELECT f, count(*) FROM (SELECT unnest(list_distinct(
-                    list_transform(reasons, lambda r: split_part(r, ':', 1)))) AS f FROM verdicts)
+                    list_transform(reasons, lambda r: split_part(r, ':', 1)))) AS f FROM judged)
                 GROUP BY f"""
         ).fetchall():
             counts.reasons[family] += rows
         for name, rows in self.con.execute(
-            "SELECT k, count(*) FROM (SELECT unnest(unknown_fields) AS k FROM verdicts) GROUP BY k"
+            "SELECT k, count(*) FROM (SELECT unnest(unknown_fields) AS k FROM judged) GROUP BY k"
         ).fetchall():
             counts.unknown_fields[name] += rows
 
@@ -414,8 +428,8 @@ class DuckDBEngine(Engine):
         counts.candidate_rows, counts.silver_unknown_event_types = rows, unknown_types
         counts.silver_columns = columns
         counts.silver_nulls.update(dict(zip(columns, null_counts, strict=True)))
-        ((counts.quarantine_rows,),) = self.con.execute(
-            "SELECT count(*) FROM quarantine"
+        ((counts.bronze_rows, counts.quarantine_rows),) = self.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE len(reasons) > 0) FROM judged"
         ).fetchall()
 
     def _held_by_other_days(self) -> None:

@@ -137,10 +137,22 @@ def test_a_day_under_the_share_of_the_trailing_average_warns_or_fails(world) -> 
     assert f"trailing average {average:,.0f} of 2 successful days" in warned["status_reason"]
 
     failing = settings.model_copy(update={"ingest_volume_gate": "fail"})
+    after = low_day + dt.timedelta(days=1)  # lands while the low day is refined
+    landing_file(settings, after).write_bytes(gzip.compress(some_lines(settings, days[0], 10)))
     with pytest.raises(QualityGateError, match="volume gate: 10 records"):
-        ingest(failing, [low_day], run_id="low-fail")
+        ingest(failing, [low_day, after], run_id="low-fail")
     failed = rows_of(settings, low_day)["low-fail"]
     assert failed["status"] == "failed" and "trailing average" in failed["status_reason"]
+    # The day landed ahead is not refined: its row ends failed, naming the day that stopped it.
+    ahead = rows_of(settings, after)["low-fail"]
+    assert (ahead["status"], ahead["steps_done"]) == ("failed", ["bronze"])
+    assert ahead["status_reason"] == (
+        f"bronze landed, not refined: the run stopped at landing day {low_day}"
+    )
+    silver = lake.read_arrow(
+        settings, tables.SILVER_EVENTS, filter=ds.field("landing_date") == after
+    )
+    assert silver.num_rows == 0
     # A flagged day is not history: the next day is compared with the successful ones only.
     assert runs.volume_expected(
         lake.read_arrow(settings, tables.INGEST_RUNS).to_pylist(), low_day + dt.timedelta(1),
