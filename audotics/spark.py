@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
+from audotics import logs
 from audotics.settings import Settings
 
 
@@ -35,7 +36,8 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
         ).config(
             "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
         )
-    spark = builder.getOrCreate()
+    with logs.child_output_to_log():  # the JVM's console chatter, for its whole life
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 

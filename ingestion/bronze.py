@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,8 +69,14 @@ class _DayStream:
     counted from the same bytes. A file refused while streaming is kept, so the caller raises
     its clear error rather than the writer's."""
 
-    def __init__(self, files: list[LandingFile], limits: LandingLimits, run_id: str) -> None:
-        self.files, self.limits, self.run_id = files, limits, run_id
+    def __init__(
+        self,
+        files: list[LandingFile],
+        limits: LandingLimits,
+        run_id: str,
+        on_file: Callable[[LandingFile], None] | None,
+    ) -> None:
+        self.files, self.limits, self.run_id, self.on_file = files, limits, run_id, on_file
         self.rows = 0
         self.count = RecordCount()
         self.refused: LandingFileError | None = None
@@ -82,6 +88,8 @@ class _DayStream:
                 for batch in read_batches(file, self.limits, self.count):
                     self.rows += len(batch.lines)
                     yield _record_batch(file, batch, self.run_id, now)
+                if self.on_file:
+                    self.on_file(file)
         except LandingFileError as exc:
             self.refused = exc
             raise
@@ -134,14 +142,20 @@ class Landed:
     bronze_rows: int  # lines written
 
 
-def land_bronze(settings: Settings, day: dt.date, run_id: str) -> Landed:
+def land_bronze(
+    settings: Settings,
+    day: dt.date,
+    run_id: str,
+    on_file: Callable[[LandingFile], None] | None = None,
+) -> Landed:
     """Replace the day's bronze partition with its landing files in one commit, streamed batch
-    by batch (memory bounded by the batch, not the day), in one pass over the files.
+    by batch (memory bounded by the batch, not the day), in one pass over the files
+    (`on_file` is told of each file read).
 
     A file that cannot be read or is past the size limit raises `LandingFileError` naming it,
     and the write is aborted before its commit: bronze keeps the day's previous rows."""
     files = landing_files(settings, day)
-    stream = _DayStream(files, LandingLimits.of(settings), run_id)
+    stream = _DayStream(files, LandingLimits.of(settings), run_id, on_file)
     reader = pa.RecordBatchReader.from_batches(
         tables.BRONZE_EVENTS.schema, _read_ahead(stream.batches(), PREFETCH)
     )

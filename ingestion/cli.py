@@ -15,12 +15,9 @@ EXIT_WARNING = 2  # a day was flagged by the volume gate (1 is any error, as for
 
 
 def _report(row: dict) -> None:
-    line = (
-        f"{row['interval_start']:%Y-%m-%d}: {row['input_records']} in, "
-        f"{row['silver_rows']} silver, {row['quarantine_rows']} quarantined, "
-        f"{row['duplicate_rows']} duplicates, {row['status']}"
-    )
-    click.echo(f"{line}: {row['status_reason']}" if row["status_reason"] else line)
+    from ingestion.runs import summary
+
+    click.echo(summary(row))
 
 
 @click.command("ingest")

@@ -15,20 +15,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from audotics import locks
 from audotics.lake import tables
+from audotics.progress import progress
 from audotics.settings import Settings
 from expectations.validation import build_data_docs, warm_up
 from ingestion import bronze, catalog_extract, refine, runs
-from ingestion.landing import LandingFileError
+from ingestion.landing import LandingFile, LandingFileError, landing_files
 
 log = logging.getLogger(__name__)
 
 
-def land_day(settings: Settings, day: dt.date, run_id: str) -> int:
+def land_day(
+    settings: Settings,
+    day: dt.date,
+    run_id: str,
+    on_file: Callable[[LandingFile], None] | None = None,
+) -> int:
     """Start the run row and land bronze; returns its rows. A refused landing file fails the
     run row, naming the file, and raises: nothing of the day is committed."""
     runs.start_run(settings, day, run_id)
     try:
-        landed = bronze.land_bronze(settings, day, run_id)
+        landed = bronze.land_bronze(settings, day, run_id, on_file)
     except LandingFileError as exc:
         runs.fail_run(settings, day, run_id, str(exc))
         raise
@@ -74,11 +80,17 @@ def ingest(
     warm_up()  # GX's imports overlap the catalog extract and the first bronze
     results: list[dict] = []
     ahead: dict[dt.date, Future] = {}
-    with ThreadPoolExecutor(1, thread_name_prefix="land-ahead") as lander:
+    files = sum(len(landing_files(settings, day)) for day in days)
+    with (
+        progress("ingest", total=files, unit="file") as bar,
+        ThreadPoolExecutor(1, thread_name_prefix="land-ahead") as lander,
+    ):
 
         def land_ahead(index: int) -> None:
             if index < len(days):
-                ahead[days[index]] = lander.submit(land_day, settings, days[index], run_id)
+                ahead[days[index]] = lander.submit(
+                    land_day, settings, days[index], run_id, lambda _file: bar.update()
+                )
 
         land_ahead(0)
         stage = "the catalog extract"

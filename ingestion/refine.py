@@ -82,5 +82,9 @@ def refine_day(settings: Settings, day: dt.date, run_id: str) -> RefineResult:
         duplicate_rows=counts.duplicate_rows,
         unknown_fields=dict(counts.unknown_fields),
     )
-    log.info("refined landing %s with %s: %s", day, engine.name, result)
+    log.info(
+        "refined landing %s with %s: %d bronze rows, %d silver, %d quarantined, %d duplicates",
+        day, engine.name, result.bronze_rows, result.silver_rows, result.quarantine_rows,
+        result.duplicate_rows,
+    )  # fmt: skip
     return result

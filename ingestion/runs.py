@@ -82,6 +82,16 @@ def _write(settings: Settings, day: dt.date, rows: Sequence[dict], step: str) ->
     )  # fmt: skip
 
 
+def summary(row: dict[str, Any]) -> str:
+    """A finished run row in one line: its day, counts, status and any reason."""
+    line = (
+        f"{row['interval_start']:%Y-%m-%d}: {row['input_records']} in, "
+        f"{row['silver_rows']} silver, {row['quarantine_rows']} quarantined, "
+        f"{row['duplicate_rows']} duplicates, {row['status']}"
+    )
+    return f"{line}: {row['status_reason']}" if row["status_reason"] else line
+
+
 def run_row(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
     """This run's row of the day; an error if the run has not started the day."""
     found = _rows(settings, _on_day(day) & (ds.field("run_id") == run_id))
@@ -246,13 +256,7 @@ def reconcile(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
         status, reason = SUCCESS, None
     row.update(status=status, status_reason=reason, finished_at=dt.datetime.now(dt.UTC))
     _write(settings, day, [row], "reconcile")
-    log.log(
-        logging.INFO if status == SUCCESS else logging.WARNING,
-        "%s %s: %s",
-        tables.INGEST_RUNS,
-        day,
-        row,
-    )
+    log.log(logging.INFO if status == SUCCESS else logging.WARNING, "%s", summary(row))
     reconciled.raise_if_critical(str(tables.INGEST_RUNS))
     if status == FAILED:
         raise QualityGateError(

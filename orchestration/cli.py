@@ -7,13 +7,12 @@ all, to show their help; tests/test_stages.py checks every entry resolves."""
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 
 import click
 
-from audotics import services
+from audotics import logs, services
 from audotics.errors import AudoticsError
 from audotics.settings import Settings, get_settings, mask_secrets
 
@@ -48,13 +47,13 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def cli(verbose: bool) -> None:
-    """Audotics: batch data platform for music recommendations."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+@click.option("-v", "--verbose", is_flag=True, help="Every log record on the console too.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Audotics: batch data platform for music recommendations. Each command logs everything
+    to a file under <state>/logs; the console shows its progress, results and warnings."""
+    if ctx.invoked_subcommand:
+        logs.configure(get_settings().state_dir, ctx.invoked_subcommand, verbose)
 
 
 @cli.group("services")

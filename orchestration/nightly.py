@@ -14,7 +14,7 @@ from contextlib import ExitStack
 
 import click
 
-from audotics import locks
+from audotics import locks, logs
 from audotics.errors import AudoticsError
 from audotics.identifiers import new_run_id
 from audotics.settings import Settings, get_settings
@@ -38,7 +38,6 @@ def run_pipeline(settings: Settings) -> RunContext:
 def _run_stages(ctx: RunContext, held: ExitStack) -> None:
     started = time.perf_counter()
     for number, stage in enumerate(STAGES, 1):
-        click.echo(f"[{number}/{len(STAGES)}] {stage.name} ...", err=True)
         stage_started = time.perf_counter()
         try:
             summary = stage.run(ctx)
@@ -62,6 +61,8 @@ def print_report(ctx: RunContext) -> None:
     click.echo(
         "\nAudotics nightly run: done in {}s (run id {})".format(report["seconds"], ctx.run_id)
     )
+    if logs.log_file():
+        click.echo(f"  log:    {logs.log_file()}")
     if ingest:
         share = ingest["quarantine_rows"] / max(ingest["input_records"], 1)
         click.echo(

@@ -9,7 +9,9 @@ settings, and `run_dbt()` / the Airflow DAG pass them on.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -20,11 +22,15 @@ from typing import Any
 import click
 from sqlalchemy.engine import make_url
 
+from audotics.progress import progress
 from audotics.settings import Settings
 from warehouse.errors import WarehouseError
 
+log = logging.getLogger(__name__)
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 DBT_PROFILE, DBT_TARGET = "audotics", "warehouse"
+NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
 _ARTIFACTS = ("run_results.json", "sources.json")  # what a command leaves (sources: freshness)
 
 
@@ -109,19 +115,26 @@ def run_dbt(
     }
     command = [dbt_executable(), *args]
     lines = []
-    with subprocess.Popen(
-        command,
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
+    with (
+        progress(f"dbt {args[0]}", unit="node") as bar,
+        subprocess.Popen(
+            command,
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as process,
+    ):
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
+            log.debug("dbt: %s", line.rstrip())
             if echo:
                 click.echo(line, nl=False)
+            if done := NODE_DONE.search(line):  # "3 of 45 OK created sql view model ..."
+                bar.total, bar.n = int(done[2]), int(done[1])
+                bar.refresh()
     invocation = DbtInvocation(
         tuple(args), process.returncode, "".join(lines), _read_results(target)
     )

@@ -15,6 +15,7 @@ from audotics import lake
 from audotics.errors import AudoticsError
 from audotics.lake import tables
 from audotics.lake.spark import read_table, write_table
+from audotics.progress import progress
 from audotics.settings import Settings
 from feature_store.definitions import (
     INTERACTIONS,
@@ -83,22 +84,33 @@ def run(spark: SparkSession, settings: Settings, as_of: dt.date, run_id: str) ->
     tracks = read_table(spark, settings, tables.SILVER_TRACKS)
     commit_metadata = {"job": "build_features", "as_of_date": as_of.isoformat(), "run_id": run_id}
     writes = []
+    features = build_feature_tables(events, users, tracks, as_of, settings)
     try:
-        for view, frame in build_feature_tables(events, users, tracks, as_of, settings).items():
-            version = write_table(
-                frame,
-                settings,
-                view.table,
-                mode="overwrite",
-                predicate=f"{AS_OF_COLUMN} = '{as_of.isoformat()}'",
-                metadata=commit_metadata,
-            )
-            rows = rows_in_partition(settings, view.table, version, as_of)
-            log.info("%s as of %s: %d rows (version %d)", view.table, as_of, rows, version)
-            writes.append(TableWrite(view.table.name, version, rows))
+        with progress("features", total=len(features), unit="table") as bar:
+            for view, frame in features.items():
+                bar.set_postfix_str(view.table.name)
+                writes.append(_write(settings, view, frame, as_of, commit_metadata))
+                bar.update()
     finally:
         events.unpersist()
     return writes
+
+
+def _write(
+    settings: Settings, view: FeatureView, frame: DataFrame, as_of: dt.date, metadata: dict
+) -> TableWrite:
+    """Replace the `as_of` partition of the view's table by `frame`."""
+    version = write_table(
+        frame,
+        settings,
+        view.table,
+        mode="overwrite",
+        predicate=f"{AS_OF_COLUMN} = '{as_of.isoformat()}'",
+        metadata=metadata,
+    )
+    rows = rows_in_partition(settings, view.table, version, as_of)
+    log.info("%s as of %s: %d rows (version %d)", view.table, as_of, rows, version)
+    return TableWrite(view.table.name, version, rows)
 
 
 def rows_in_partition(settings: Settings, table: tables.Table, version: int, as_of: dt.date) -> int:

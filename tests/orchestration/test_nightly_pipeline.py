@@ -5,6 +5,7 @@ across every store."""
 from __future__ import annotations
 
 import gzip
+import re
 import subprocess
 from pathlib import Path
 
@@ -71,6 +72,34 @@ def test_the_nightly_run_fills_every_stage(nightly) -> None:
         ).as_py()
         assert plays == silver_plays
         assert conn.execute("select count(*) from marts.mart_model_evaluations").fetchone()[0] >= 1
+
+
+def test_a_second_run_prints_a_line_per_stage_and_the_report_and_logs_the_rest(
+    nightly, env_for
+) -> None:
+    settings, _ = nightly
+    world = {f"AUDOTICS_{name.upper()}": str(value) for name, value in WORLD.items()}
+    done = subprocess.run(
+        ["audotics", "run"], env={**env_for(settings), **world},
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = (done.stderr + done.stdout).splitlines()
+    assert len(lines) <= 40, "\n".join(lines)
+    stages = [line for line in lines if re.match(r"\[\d/\d\] [a-z ]+ done in [\d.]+s: ", line)]
+    assert len(stages) == 9, "\n".join(lines)
+    assert "publish done in" in stages[5] and "unchanged" in stages[5]  # nothing new to publish
+    report = lines[lines.index(stages[-1]) + 1 :]
+    assert all(not line or line.startswith(("Audotics nightly run", "  ", "Where to look next"))
+               for line in report), "\n".join(report)  # fmt: skip
+    for noise in ("WARN", "Traceback", "RefineResult(", "datetime.datetime(", "py4j", "log4j"):
+        assert noise not in done.stderr + done.stdout, noise
+    # What the console leaves out is in the run's log file, the JVM's output included.
+    [log_line] = [line for line in report if line.startswith("  log:")]
+    log_file = Path(log_line.split(":", 1)[1].strip())
+    assert log_file.parent == settings.state_dir / "logs"
+    logged = log_file.read_text()
+    assert "refined landing" in logged and "dbt: " in logged and "log4j" in logged
 
 
 def rows_of(settings, table: tables.Table) -> list[dict]:
