@@ -87,6 +87,8 @@ with DAG(
             should_detach_multiple_parents_tests=True,
             source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
             emit_datasets=False,  # no lineage backend here; marts are not Airflow assets
+            # Exposures document the dashboards and the API for analysts: nothing to run.
+            exclude=["resource_type:exposure"],
         ),
     )
 

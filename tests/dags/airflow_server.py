@@ -142,3 +142,28 @@ def session_processes(session_id: int) -> list[psutil.Process]:
         except (ProcessLookupError, PermissionError):
             continue
     return found
+
+
+# What a task log must not hold: the libraries' import chatter (GX registers its functions,
+# Cosmos looks for a lineage namespace or cannot render an exposure) and deprecation warnings.
+# (Cosmos's plugin still warns once per task that no OpenLineage provider is installed.)
+TASK_LOG_NOISE = (
+    "Skipping registering function", "openlineage/namespace", "Unavailable conversion function",
+    "DeprecationWarning",
+)  # fmt: skip
+
+
+def assert_quiet_task_logs(airflow_home: Path, max_lines: int) -> dict[str, str]:
+    """Every task log under `airflow_home` (returned, by task) is free of TASK_LOG_NOISE and at
+    most `max_lines` long."""
+    logs = {
+        path.parent.name + "/" + path.name: path.read_text()
+        for path in (airflow_home / "logs").rglob("*.log")
+        if "task_id=" in str(path)
+    }
+    assert logs, f"no task logs under {airflow_home / 'logs'}"
+    for name, text in logs.items():
+        for noise in TASK_LOG_NOISE:
+            assert noise not in text, f"{name}: {noise}"
+        assert len(text.splitlines()) <= max_lines, f"{name}:\n{text[-3000:]}"
+    return logs

@@ -10,7 +10,7 @@ from psycopg import sql
 
 from audotics import services
 from audotics.settings import LOCAL_POSTGRES_APP_USER
-from tests.dags.airflow_server import airflow_server
+from tests.dags.airflow_server import airflow_server, assert_quiet_task_logs
 from tests.dags.test_dags_end_to_end import make_world, run_the_chain
 
 WORKERS = 2
@@ -41,3 +41,5 @@ def test_the_dags_chain_on_celery_workers(
         server.wait_for_dag("ingest_events")
         assert len(server.processes("celery", "worker")) == WORKERS
         run_the_chain(settings, manifest, server.run)
+    # None of the libraries' noise; the longest log is the dbt build's own output.
+    assert_quiet_task_logs(tmp_path / "airflow", max_lines=600)

@@ -15,7 +15,12 @@ from audotics import lake
 from audotics.lake import tables
 from demo.world.generate import generate_world
 from orchestration.stages import DAG_STAGES
-from tests.dags.airflow_server import airflow_server, free_test_port, session_processes
+from tests.dags.airflow_server import (
+    airflow_server,
+    assert_quiet_task_logs,
+    free_test_port,
+    session_processes,
+)
 
 
 @pytest.mark.slow
@@ -40,6 +45,8 @@ def test_the_ui_serves_every_dag_and_a_run_succeeds_on_a_port_other_than_8080(
         assert errors["total_entries"] == 0, errors
     [run] = lake.read_arrow(settings, tables.INGEST_RUNS).to_pylist()
     assert run["status"] == "success"
+    task_logs = assert_quiet_task_logs(tmp_path / "airflow", max_lines=60)
+    assert any("reconcile" in name for name in task_logs), sorted(task_logs)
 
 
 def test_a_taken_port_fails_at_once_naming_it(settings, env_for, tmp_path) -> None:
