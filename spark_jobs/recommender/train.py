@@ -59,21 +59,26 @@ from spark_jobs.recommender.tuning import random_search
 log = logging.getLogger(__name__)
 
 
-def holdout_split(data: Interactions, as_of: dt.date, days: int) -> Split:
+def holdout_split(data: Interactions, as_of: dt.date, days: int, seed: int) -> Split:
     """Train before T, test on [T, end of `as_of`), T = end of `as_of` minus `days` days."""
     end = int(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp())
-    return temporal_split(data, end - days * DAY_SECONDS)
+    return _temporal_or_stratified(data, end - days * DAY_SECONDS, seed, "hold-out")
 
 
 def validation_split(train: Interactions, days: int, seed: int) -> Split:
-    """The training window's own last `days` days; a window too short for that falls back to a
-    per-user stratified 80/20 (logged), so a young lake can still be tuned."""
+    """The training window's own last `days` days."""
     end = int(train.timestamps.max()) + 1
+    return _temporal_or_stratified(train, end - days * DAY_SECONDS, seed, "validation")
+
+
+def _temporal_or_stratified(data: Interactions, start: int, seed: int, purpose: str) -> Split:
+    """The temporal split at `start`; a history too short for one (a young lake, a one-day
+    night) falls back to a per-user stratified 80/20, logged, so it can still be trained."""
     try:
-        return temporal_split(train, end - days * DAY_SECONDS)
+        return temporal_split(data, start)
     except InteractionsError as exc:
-        log.warning("temporal validation impossible (%s): stratified 80/20 instead", exc)
-        return stratified_split(train, 0.8, seed)
+        log.warning("temporal %s impossible (%s): stratified 80/20 instead", purpose, exc)
+        return stratified_split(data, 0.8, seed)
 
 
 def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | None = None) -> str:
@@ -86,7 +91,7 @@ def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | N
     als = make_engine(name, settings)
     tuning = random_search(
         als,
-        holdout_split(data, snapshot.as_of, days).train,
+        holdout_split(data, snapshot.as_of, days, seed).train,
         lambda train: validation_split(train, days, seed),
         ALSParams.from_settings(settings),
         k=settings.recommender_k,
@@ -126,7 +131,12 @@ def evaluate_step(settings: Settings, version: str) -> dict[str, dict[str, float
     if record.published:
         return {"model": record.metrics, "baseline": record.baseline_metrics}
     snapshot = load_snapshot(settings, record.data_as_of, record.data_version)
-    split = holdout_split(snapshot.interactions, snapshot.as_of, settings.recommender_holdout_days)
+    split = holdout_split(
+        snapshot.interactions,
+        snapshot.as_of,
+        settings.recommender_holdout_days,
+        settings.recommender_seed,
+    )
     params = ALSParams.from_dict(record.params)
     model = make_engine(record.engine, settings).fit(split.train.matrix(), params)
     results = evaluate_with_baseline(

@@ -20,7 +20,7 @@ from demo.synthetic import clustered_interactions
 from feature_store.definitions import AUDIO_FEATURES, TRACK_FEATURES
 from serving.publish import publish_recommendations
 from spark_jobs.recommender import registry
-from spark_jobs.recommender.data import load_snapshot
+from spark_jobs.recommender.data import index_interactions, load_snapshot
 from spark_jobs.recommender.evaluation import evaluate_with_baseline
 from spark_jobs.recommender.gate import GateRejected, decide
 from spark_jobs.recommender.ranking import factor_scorer
@@ -205,7 +205,7 @@ def test_pipeline_publishes_recommendations(lake_settings) -> None:
 def rejected_random_model(settings) -> registry.ModelRecord:
     """A candidate of random factors, evaluated: the gate rejects it."""
     snapshot = load_snapshot(settings, AS_OF)
-    split = holdout_split(snapshot.interactions, AS_OF, 1)
+    split = holdout_split(snapshot.interactions, AS_OF, 1, seed=42)
     rng = np.random.default_rng(0)
     random_model = factor_scorer(
         rng.normal(size=(snapshot.interactions.n_users, 8)),
@@ -319,3 +319,22 @@ def test_a_rerun_on_the_same_rows_finds_its_published_model(tmp_path, make_setti
     )
     assert in_registry.num_rows == 1
     assert registry.get_published(settings).model_version == version
+
+
+def test_a_one_day_history_is_held_out_per_user_instead_of_by_time() -> None:
+    """A night on a lake of one day (bench/bench_nightly.py) has no day before its hold-out."""
+    day = int(dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC).timestamp())
+    users, items = np.divmod(np.arange(200), 20)  # 10 users x 20 items, all on one day
+    data = index_interactions(
+        pa.table(
+            {
+                "user_id": [f"u{u}" for u in users],
+                "item_id": [f"i{i}" for i in items],
+                "weight": np.ones(200),
+                "timestamp": day + np.arange(200),
+            }
+        )
+    )
+    split = holdout_split(data, dt.date(2026, 11, 1), days=1, seed=42)
+    assert len(split.train.weights) == 160 and len(split.test.weights) == 40
+    assert set(split.test.users.tolist()) == set(range(10))  # every user on both sides
