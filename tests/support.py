@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from audotics import lake
+from audotics.lake.tables import Table
 from audotics.services import free_port
 from audotics.settings import Settings
 
@@ -59,3 +61,22 @@ def python_json(script: str, *args: str, env: dict[str, str], timeout: float = 9
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# What two runs of the same world differ in: when and under which run id a row was processed.
+PROCESSING_COLUMNS = {"run_id", "ingested_at", "quarantined_at"}
+
+
+def comparable_rows(settings: Settings, table: Table) -> list[dict]:
+    """A lake table's rows without their processing columns, in a stable order, to compare two
+    runs of the same world. Floats to 12 significant digits: a sum over other partitions adds
+    in another order (its last bits)."""
+    rows = lake.read_arrow(settings, table)
+    rows = rows.drop_columns([name for name in rows.column_names if name in PROCESSING_COLUMNS])
+    return sorted(
+        (
+            {k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in row.items()}
+            for row in rows.to_pylist()
+        ),
+        key=repr,
+    )

@@ -1,7 +1,8 @@
 """`audotics airflow --executor celery --workers 2`: metadata in PostgreSQL, Redis as the broker,
-two Celery workers; the DAG chain of test_dags_end_to_end.py runs through it on the same world,
-with the same checks. (Fewer days would be faster, but on two days the ALS model loses to the
-popularity baseline at the gate: a different registry, not the same checks.)"""
+two Celery workers; the DAG chain of tests/dags/chain.py runs through it on the same world,
+with the same checks, and gives the tables `airflow dags test` gave. (Fewer days would be
+faster, but on two days the ALS model loses to the popularity baseline at the gate: a
+different registry, not the same checks.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from psycopg import sql
 from audotics import services
 from audotics.settings import LOCAL_POSTGRES_APP_USER
 from tests.dags.airflow_server import airflow_server, assert_quiet_task_logs
-from tests.dags.test_dags_end_to_end import make_world, run_the_chain
+from tests.dags.chain import COMPARED, make_world, run_the_chain
+from tests.support import comparable_rows
 
 WORKERS = 2
 
@@ -19,7 +21,7 @@ WORKERS = 2
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_the_dags_chain_on_celery_workers(
-    isolated_platform, running_services, env_for, tmp_path
+    isolated_platform, running_services, env_for, tmp_path, dags_test_chain
 ) -> None:
     settings, manifest = make_world(isolated_platform, "dags_celery")
     # Airflow's metadata in a database of its own, the broker in a Redis database of its own.
@@ -43,3 +45,5 @@ def test_the_dags_chain_on_celery_workers(
         run_the_chain(settings, manifest, server.run)
     # None of the libraries' noise; the longest log is the dbt build's own output.
     assert_quiet_task_logs(tmp_path / "airflow", max_lines=600)
+    for table in COMPARED:  # the same world through `airflow dags test`: the same tables
+        assert comparable_rows(settings, table) == comparable_rows(dags_test_chain, table), table

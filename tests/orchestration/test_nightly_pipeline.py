@@ -24,14 +24,12 @@ from orchestration.gdpr import USER_COLUMN_TABLES, erase_user, subject_hash
 from orchestration.nightly import run_pipeline
 from orchestration.spark_cluster import local_cluster
 from serving import keys
-from tests.support import free_port
+from tests.support import comparable_rows, free_port
 
 WORLD = {
     "world_users": 120, "world_artists": 15, "world_tracks": 250, "world_days": 3,
     "world_events_per_day": 1_500, "world_bad_record_rate": 0.03,
 }  # fmt: skip
-# What two runs of the same world differ in: when and under which run id a row was processed.
-PROCESSING = {"run_id", "ingested_at", "quarantined_at"}
 # The tables Spark writes or that follow from them, compared between a local and a cluster run.
 COMPARED = (
     tables.BRONZE_EVENTS, tables.QUARANTINE_EVENTS, tables.SILVER_EVENTS,
@@ -102,20 +100,6 @@ def test_a_second_run_prints_a_line_per_stage_and_the_report_and_logs_the_rest(
     assert "refined landing" in logged and "dbt: " in logged and "log4j" in logged
 
 
-def rows_of(settings, table: tables.Table) -> list[dict]:
-    """The table's rows without their processing columns, in a stable order. Floats to 12
-    significant digits: a sum over other partitions adds in another order (its last bits)."""
-    rows = lake.read_arrow(settings, table)
-    rows = rows.drop_columns([name for name in rows.column_names if name in PROCESSING])
-    return sorted(
-        (
-            {k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in row.items()}
-            for row in rows.to_pylist()
-        ),
-        key=repr,
-    )
-
-
 def test_the_nightly_on_a_standalone_cluster_gives_the_local_tables(
     nightly, isolated_platform, env_for
 ) -> None:
@@ -138,7 +122,7 @@ def test_the_nightly_on_a_standalone_cluster_gives_the_local_tables(
     assert {app["state"] for app in applications} == {"FINISHED"}
     assert any("features" in app["name"] for app in applications), applications
     for table in COMPARED:
-        assert rows_of(settings, table) == rows_of(local, table), f"{table} differs"
+        assert comparable_rows(settings, table) == comparable_rows(local, table), table
 
 
 def _files_mentioning(root: Path, user_id: str) -> list[str]:
