@@ -12,6 +12,6 @@ from tqdm import tqdm
 def progress(description: str, total: int | None = None, unit: str = "it") -> tqdm:
     """A bar for one step: use as a context manager, `.update(n)` as work gets done."""
     return tqdm(
-        total=total, desc=description, unit=unit, unit_scale=True, file=sys.stderr,
+        total=total, desc=description, unit=unit, file=sys.stderr,
         leave=False, disable=None, dynamic_ncols=True, mininterval=0.5,
     )  # fmt: skip
