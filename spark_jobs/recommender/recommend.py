@@ -56,11 +56,15 @@ def top_n(
     rank = partial(rank_items, scorer, n_items=n_items, seen=seen, allowed=allowed)
     if artists is None or max_per_artist <= 0:
         return rank(users, n)
-    # Rank a few times N and cap; re-rank the whole catalog only for rows still short of N.
-    ids, scores = _capped(rank, users, n, min(n_items, 4 * n), artists, max_per_artist)
-    short = (ids < 0).any(axis=1)
-    if short.any():
-        ids[short], scores[short] = _capped(rank, users[short], n, n_items, artists, max_per_artist)
+    # Rank a few times N and cap; rows still short of N are ranked 4x deeper, up to the whole
+    # catalog, in blocks of rows x depth cells: memory stays bounded by the block, whatever the
+    # users and catalog (a cap leaves the first N the same at any depth that holds them).
+    depth = min(n_items, 4 * n)
+    ids, scores = _capped(rank, users, n, depth, artists, max_per_artist)
+    while depth < n_items and (short := np.flatnonzero((ids < 0).any(axis=1))).size:
+        depth = min(n_items, 4 * depth)
+        for rows in batches(short, depth):
+            ids[rows], scores[rows] = _capped(rank, users[rows], n, depth, artists, max_per_artist)
     return ids, scores
 
 

@@ -32,6 +32,16 @@ def test_top_n_excludes_seen_items_and_caps_artists() -> None:
     assert scores[0].tolist() == [10.0, 8.0, 6.0, 5.0]
 
 
+def test_top_n_ranks_deeper_for_lists_the_cap_left_short() -> None:
+    # item i scores 1000 - i; artist 0 has the 90 best items, then one artist per item: N = 3
+    # with one item per artist needs a depth of 92, beyond the first 4N = 12 and then 48.
+    scorer = popularity_scorer(1000.0 - np.arange(1_000))
+    artists = np.r_[np.zeros(90, dtype=np.int64), np.arange(1, 911)]
+    ids, scores = top_n(scorer, np.arange(5), 3, n_items=1_000, artists=artists, max_per_artist=1)
+    assert ids.tolist() == [[0, 90, 91]] * 5
+    assert scores[0].tolist() == [1000.0, 910.0, 909.0]
+
+
 def test_artist_cap_keeps_the_first_per_artist_in_rank_order() -> None:
     ranked = np.array([[3, 0, 1, 2, -1]])
     artists = np.array([7, 7, 8, 7])
