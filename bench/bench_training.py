@@ -34,6 +34,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 
 from audotics.settings import get_settings
 from demo.synthetic import clustered_interactions
+from spark_jobs.recommender import spark_data
 from spark_jobs.recommender.data import Interactions
 from spark_jobs.recommender.engines import ALSParams
 from spark_jobs.recommender.engines.implicit_als import ImplicitALS
@@ -130,7 +131,8 @@ def bench_size(
             best["project spark"] = (np.nan, np.nan)
         else:
             engine = spark_engine()  # the JVM starts outside the timing
-            best["project spark"] = measure(lambda: engine.fit(data.matrix(), PARAMS))
+            frames = spark_data.from_interactions(engine.spark, data)
+            best["project spark"] = measure(lambda: engine.fit(frames, PARAMS))
     bare_seconds = best["bare implicit"][0]
     skipped = f"skipped: above --spark-max {spark_max} (local[2] would take too long)"
     return [

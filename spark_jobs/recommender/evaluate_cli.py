@@ -9,13 +9,15 @@ from dataclasses import replace
 from typing import Any
 
 import click
+import pyarrow.parquet as pq
 
 from audotics.settings import Settings, get_settings
+from spark_jobs.recommender import spark_data, spark_evaluation
 from spark_jobs.recommender.data import FILE_FORMATS, index_interactions, read_interactions_file
 from spark_jobs.recommender.engines import ALSParams, engine_name, make_engine
 from spark_jobs.recommender.evaluation import evaluate_with_baseline
 from spark_jobs.recommender.ranking import factor_scorer
-from spark_jobs.recommender.splits import Splitter, parse_split
+from spark_jobs.recommender.splits import parse_split
 from spark_jobs.recommender.tuning import random_search
 
 log = logging.getLogger(__name__)
@@ -33,41 +35,52 @@ def evaluate_file(
     trials: int | None = None,
     budget_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """The evaluation report of one file: model and baseline metrics, params, timings."""
-    data = index_interactions(read_interactions_file(path, file_format), source=path)
-    splitter = parse_split(split_spec, seed)
-    split = splitter(data)
-    name = engine_name(settings, len(data), engine)
-    log.info(
-        "%s: %d interactions, %d users, %d items; %d train / %d test; engine %s",
-        path, len(data), data.n_users, data.n_items, len(split.train), len(split.test), name,
-    )  # fmt: skip
+    """The evaluation report of one file: model and baseline metrics, params, timings. The
+    implicit engine reads, splits and scores in numpy; Spark does all of it in Spark."""
+    name = engine_name(settings, _rows(path, file_format), engine)
     als = make_engine(name, settings)
     defaults = replace(ALSParams.from_settings(settings), seed=seed)
-    tuning = random_search(
-        als,
-        split.train,
-        _carve_validation(split_spec, seed),
-        defaults,
-        k=k,
-        trials=settings.recommender_tuning_trials if trials is None else trials,
-        budget_seconds=budget_seconds or settings.recommender_tuning_budget_seconds,
-    )
-    model = als.fit(split.train.matrix(), tuning.best)
-    log.info("fit in %.2fs with %s", model.fit_seconds, tuning.best)
-    results = evaluate_with_baseline(
-        factor_scorer(model.user_factors, model.item_factors), split, k
-    )
+    trials = settings.recommender_tuning_trials if trials is None else trials
+    budget_seconds = budget_seconds or settings.recommender_tuning_budget_seconds
+    if name == "spark":
+        data = spark_data.index_interactions(
+            spark_data.read_interactions_file(als.spark, path, file_format), source=path
+        )
+        split = spark_data.parse_split(split_spec, seed)(data)
+        sizes = (data.size, data.n_users, data.n_items, split.train.size, split.test.size)
+        carve = spark_data.parse_split(split_spec, seed + 1)
+        tuning = spark_evaluation.tune(
+            als, split.train, carve, defaults, k=k, trials=trials, budget_seconds=budget_seconds
+        )
+        model = als.fit(split.train, tuning.best)
+        results = spark_evaluation.evaluate_with_baseline(model, split, k)
+    else:
+        data = index_interactions(read_interactions_file(path, file_format), source=path)
+        split = parse_split(split_spec, seed)(data)
+        sizes = (len(data), data.n_users, data.n_items, len(split.train), len(split.test))
+        tuning = random_search(
+            als, split.train, parse_split(split_spec, seed + 1), defaults,
+            k=k, trials=trials, budget_seconds=budget_seconds,
+        )  # fmt: skip
+        model = als.fit(split.train.matrix(), tuning.best)
+        results = evaluate_with_baseline(
+            factor_scorer(model.user_factors, model.item_factors), split, k
+        )
+    interactions, users, items, train, test = sizes
+    log.info(
+        "%s: %d interactions, %d users, %d items; %d train / %d test; engine %s fit in %.2fs "
+        "with %s", path, *sizes, name, model.fit_seconds, tuning.best,
+    )  # fmt: skip
     report: dict[str, Any] = {
         "engine": name,
         "split": split_spec,
         "k": k,
         "seed": seed,
-        "interactions": len(data),
-        "users": data.n_users,
-        "items": data.n_items,
-        "train_interactions": len(split.train),
-        "test_interactions": len(split.test),
+        "interactions": interactions,
+        "users": users,
+        "items": items,
+        "train_interactions": train,
+        "test_interactions": test,
         "users_evaluated": int(results["model"].pop("users")),
         "params": tuning.best.as_dict(),
         "tuning": tuning.summary(),
@@ -79,9 +92,13 @@ def evaluate_file(
     return report
 
 
-def _carve_validation(split_spec: str, seed: int) -> Splitter:
-    """The evaluation's kind of split, applied again inside the training side."""
-    return parse_split(split_spec, seed + 1)
+def _rows(path: str, file_format: str) -> int:
+    """The file's rows, for the engine choice (`auto`), without reading its values: the
+    Parquet footer, or the lines of a text file (the header included: close enough)."""
+    if file_format == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    with open(path, "rb") as lines:
+        return sum(1 for _ in lines)
 
 
 @click.command("evaluate")

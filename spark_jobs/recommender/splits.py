@@ -67,18 +67,26 @@ def last_days_split(data: Interactions, days: float) -> Split:
     return temporal_split(data, end - int(days * DAY_SECONDS))
 
 
-def parse_split(spec: str, seed: int) -> Splitter:
-    """`stratified:0.75` (train share per user) or `temporal:7` (test on the last 7 days)."""
+def split_kind(spec: str) -> tuple[str, float]:
+    """`stratified:0.75` (train share per user) or `temporal:7` (test on the last 7 days), as
+    (kind, number); both engines' splitters read their specs with it."""
     kind, _, value = spec.partition(":")
     try:
         number = float(value)
     except ValueError:
         number = None
-    if kind == "stratified" and number is not None:
-        return lambda data: stratified_split(data, number, seed)
-    if kind == "temporal" and number is not None and number > 0:
-        return lambda data: last_days_split(data, number)
+    if (kind == "stratified" and number is not None) or (
+        kind == "temporal" and number is not None and number > 0
+    ):
+        return kind, number
     raise InteractionsError(
         f"split {spec!r}: expected stratified:<train share> (e.g. stratified:0.75) or "
         "temporal:<test days> (e.g. temporal:7)"
     )
+
+
+def parse_split(spec: str, seed: int) -> Splitter:
+    kind, number = split_kind(spec)
+    if kind == "stratified":
+        return lambda data: stratified_split(data, number, seed)
+    return lambda data: last_days_split(data, number)

@@ -28,10 +28,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import click
+import numpy as np
 import pyarrow as pa
 
 from audotics import lake
@@ -81,6 +83,40 @@ def _temporal_or_stratified(data: Interactions, start: int, seed: int, purpose: 
         return stratified_split(data, 0.8, seed)
 
 
+def _spark_split(spark: Any, split: Split) -> Any:
+    """A numpy split as DataFrames with the same indices (the lake steps still load in numpy)."""
+    from spark_jobs.recommender.spark_data import SparkSplit, from_interactions
+
+    return SparkSplit(from_interactions(spark, split.train), from_interactions(spark, split.test))
+
+
+def _spark_trial(engine: Any, split: Split, params: ALSParams, k: int) -> float:
+    from spark_jobs.recommender.spark_evaluation import fit_and_score
+
+    return fit_and_score(engine, _spark_split(engine.spark, split), params, k)
+
+
+def _factors(als: Any, data: Interactions, params: ALSParams) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted factors as arrays (for the lake's factor tables and the numpy gold lists)."""
+    if als.name != "spark":
+        model = als.fit(data.matrix(), params)
+        return model.user_factors, model.item_factors
+    from spark_jobs.recommender.spark_data import from_interactions
+
+    model = als.fit(from_interactions(als.spark, data), params)
+
+    def dense(frame: Any, rows: int) -> np.ndarray:
+        table = frame.toArrow()
+        result = np.zeros((rows, params.factors), dtype=np.float32)
+        features = table["features"].combine_chunks().flatten().to_numpy()
+        result[table["id"].to_numpy()] = features.reshape(table.num_rows, params.factors)
+        return result
+
+    factors = dense(model.user_factors, data.n_users), dense(model.item_factors, data.n_items)
+    model.release()
+    return factors
+
+
 def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | None = None) -> str:
     """Tune, fit on the snapshot, store the factors, register a candidate; its version. A
     version already published is returned as it is."""
@@ -95,8 +131,9 @@ def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | N
         lambda train: validation_split(train, days, seed),
         ALSParams.from_settings(settings),
         k=settings.recommender_k,
-        trials=settings.recommender_tuning_trials,
+        trials=min(settings.recommender_tuning_trials, getattr(als, "max_trials", 10**9)),
         budget_seconds=settings.recommender_tuning_budget_seconds,
+        **({"space": als.search_space, "score": _spark_trial} if name == "spark" else {}),
     )
     record = registry.new_candidate(
         snapshot.as_of,
@@ -110,17 +147,13 @@ def train_step(settings: Settings, as_of: dt.date | None = None, engine: str | N
     if existing is not None and existing.published:
         log.info("%s is already published: same engine, params and data", record.model_version)
         return record.model_version
-    model = als.fit(data.matrix(), tuning.best)
+    started = time.perf_counter()
+    user_factors, item_factors = _factors(als, data, tuning.best)
     store.write_factors(
-        settings,
-        record.model_version,
-        data.user_ids,
-        model.user_factors,
-        data.item_ids,
-        model.item_factors,
+        settings, record.model_version, data.user_ids, user_factors, data.item_ids, item_factors
     )
     registry.register(settings, record)
-    log.info("trained %s (%s) in %.1fs", record.model_version, name, model.fit_seconds)
+    log.info("trained %s (%s) in %.1fs", record.model_version, name, time.perf_counter() - started)
     return record.model_version
 
 
@@ -138,10 +171,18 @@ def evaluate_step(settings: Settings, version: str) -> dict[str, dict[str, float
         settings.recommender_seed,
     )
     params = ALSParams.from_dict(record.params)
-    model = make_engine(record.engine, settings).fit(split.train.matrix(), params)
-    results = evaluate_with_baseline(
-        factor_scorer(model.user_factors, model.item_factors), split, settings.recommender_k
-    )
+    als = make_engine(record.engine, settings)
+    if record.engine == "spark":
+        from spark_jobs.recommender.spark_data import from_interactions
+        from spark_jobs.recommender.spark_evaluation import evaluate_with_baseline as on_spark
+
+        model = als.fit(from_interactions(als.spark, split.train), params)
+        results = on_spark(model, _spark_split(als.spark, split), settings.recommender_k)
+        model.release()
+    else:
+        model = als.fit(split.train.matrix(), params)
+        scorer = factor_scorer(model.user_factors, model.item_factors)
+        results = evaluate_with_baseline(scorer, split, settings.recommender_k)
     registry.record_metrics(settings, version, results["model"], results["baseline"])
     return results
 

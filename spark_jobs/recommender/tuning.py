@@ -17,15 +17,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from spark_jobs.recommender.data import Interactions
 from spark_jobs.recommender.engines import ALSParams, Engine
 from spark_jobs.recommender.evaluation import evaluate
 from spark_jobs.recommender.ranking import factor_scorer
-from spark_jobs.recommender.splits import Splitter
+from spark_jobs.recommender.splits import Split
 from spark_jobs.recommender.weighting import WEIGHTINGS
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,17 @@ class SearchSpace:
             weighting=str(rng.choice(self.weighting)),
             seed=seed,
         )
+
+
+# One trial: (engine, validation split, params, k) -> validation nDCG@k. Each engine has its
+# own, on its own data (numpy arrays here, DataFrames in spark_evaluation.fit_and_score).
+TrialScore = Callable[[Any, Any, ALSParams, int], float]
+
+
+def fit_and_score(engine: Engine, split: Split, params: ALSParams, k: int) -> float:
+    model = engine.fit(split.train.matrix(), params)
+    scorer = factor_scorer(model.user_factors, model.item_factors)
+    return evaluate(scorer, split, k)[f"ndcg@{k}"]
 
 
 @dataclass(frozen=True)
@@ -77,33 +89,34 @@ class TuningResult:
 
 
 def random_search(
-    engine: Engine,
-    train: Interactions,
-    carve_validation: Splitter,
+    engine: Any,
+    train: Any,
+    carve_validation: Callable[[Any], Any],
     defaults: ALSParams,
     *,
     k: int,
     trials: int,
     budget_seconds: float,
     space: SearchSpace | None = None,
+    score: TrialScore = fit_and_score,
 ) -> TuningResult:
-    """The best of `trials` parameter sets (defaults first) by nDCG@k on validation."""
+    """The best of `trials` parameter sets (defaults first) by nDCG@k on validation. `train`
+    and the splits `carve_validation` makes from it are whatever `engine` and `score` work on:
+    Interactions for implicit (the default `score`), SparkInteractions for Spark."""
     metric = f"ndcg@{k}"
     if trials <= 0:
         return TuningResult(defaults, metric)
     space = space or SearchSpace(regularization=engine.regularization_range)
     split = carve_validation(train)
-    matrix = split.train.matrix()
     rng = np.random.default_rng(defaults.seed)
     started = time.perf_counter()
     results: list[Trial] = []
     for number in range(trials):
         params = defaults if number == 0 else space.sample(rng, defaults.seed)
         trial_started = time.perf_counter()
-        model = engine.fit(matrix, params)
-        score = evaluate(factor_scorer(model.user_factors, model.item_factors), split, k)[metric]
-        results.append(Trial(params, score, time.perf_counter() - trial_started))
-        log.info("trial %d: %s=%.4f with %s", number, metric, score, params)
+        value = score(engine, split, params, k)
+        results.append(Trial(params, value, time.perf_counter() - trial_started))
+        log.info("trial %d: %s=%.4f with %s", number, metric, value, params)
         elapsed = time.perf_counter() - started
         if elapsed + elapsed / len(results) > budget_seconds:  # room for one more average trial?
             log.warning(

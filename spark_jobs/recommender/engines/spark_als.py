@@ -1,4 +1,7 @@
-"""The scale-out engine: Spark MLlib ALS with implicitPrefs=True.
+"""The scale-out engine: Spark MLlib ALS with implicitPrefs=True, on DataFrames end to end.
+
+It fits on `SparkInteractions` (spark_data.py) and its factors stay in Spark: the model is
+scored, evaluated and turned into lists by Spark jobs (spark_evaluation.py), never collected.
 
 MLlib turns a value r into confidence 1 + alpha * |r|, so it gets w(r) and alpha: the same
 c = 1 + alpha * w(r) as the implicit engine. It scales the regularization of each user (item)
@@ -8,20 +11,49 @@ by its number of interactions (ALS-WR), so the same `regularization` is stronger
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
-import numpy as np
-import pyarrow as pa
-import scipy.sparse as sp
-from pyspark.ml.recommendation import ALS
+from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_jobs.recommender.engines import ALSParams, EngineError, FactorModel
-from spark_jobs.recommender.weighting import weighted
+from spark_jobs.recommender.engines import ALSParams, EngineError
+from spark_jobs.recommender.spark_data import SparkInteractions, with_rating
+from spark_jobs.recommender.tuning import SearchSpace
+
+
+@dataclass(frozen=True)
+class SparkFactorModel:
+    """What MLlib learnt; its factor DataFrames (`id`, `features`) are cached on the executors
+    until `release`."""
+
+    engine: str
+    params: ALSParams
+    model: ALSModel
+    fit_seconds: float
+
+    @property
+    def user_factors(self) -> DataFrame:
+        return self.model.userFactors
+
+    @property
+    def item_factors(self) -> DataFrame:
+        return self.model.itemFactors
+
+    def release(self) -> None:
+        """Free the executors' copies of the factors (a tuning trial is done with them)."""
+        self.model.userFactors.unpersist()
+        self.model.itemFactors.unpersist()
 
 
 class SparkALS:
     name = "spark"
     regularization_range = (0.01, 10.0)  # times each row's interaction count (ALS-WR)
+    # Each Spark trial costs seconds of job overhead, so the search is narrower than implicit's:
+    # the ALS-WR scale needs little regularization, and more factors rarely paid off here.
+    search_space = SearchSpace(
+        factors=(16, 32, 64), regularization=(0.01, 1.0), alpha=(0.1, 20.0), iterations=(15, 20)
+    )
+    max_trials = 12  # ~10 s each on ML-100K (2 cores): the setting's 30 would take 5 minutes
 
     def __init__(self, spark: SparkSession, checkpoint_dir: str | None = None) -> None:
         """`checkpoint_dir` is used when the session has none (`spark.checkpoint.dir`): ALS
@@ -31,18 +63,9 @@ class SparkALS:
         if checkpoint_dir and spark.sparkContext.getCheckpointDir() is None:
             spark.sparkContext.setCheckpointDir(checkpoint_dir)
 
-    def fit(self, matrix: sp.csr_matrix, params: ALSParams) -> FactorModel:
+    def fit(self, data: SparkInteractions, params: ALSParams) -> SparkFactorModel:
         started = time.perf_counter()
-        values = weighted(matrix, params.weighting).tocoo()
-        ratings = self.spark.createDataFrame(
-            pa.table(
-                {
-                    "user": pa.array(values.row, pa.int32()),
-                    "item": pa.array(values.col, pa.int32()),
-                    "rating": pa.array(values.data, pa.float32()),
-                }
-            )
-        )
+        ratings = with_rating(data.pairs, params.weighting, data.n_items)
         # one block per core: MLlib's default of 10 only adds shuffle overhead on small clusters
         blocks = max(self.spark.sparkContext.defaultParallelism, 1)
         als = ALS(
@@ -59,25 +82,7 @@ class SparkALS:
             numItemBlocks=blocks,
         )
         try:
-            model = als.fit(ratings)
-            user_factors = _dense(model.userFactors, matrix.shape[0], params.factors)
-            item_factors = _dense(model.itemFactors, matrix.shape[1], params.factors)
+            model = als.fit(ratings.select("user", "item", "rating"))
         except Exception as exc:  # Py4J and JVM errors: say which step failed
-            raise EngineError(f"Spark ALS fit ({matrix.nnz} interactions) failed: {exc}") from exc
-        return FactorModel(
-            engine=self.name,
-            params=params,
-            user_factors=user_factors,
-            item_factors=item_factors,
-            fit_seconds=time.perf_counter() - started,
-        )
-
-
-def _dense(factors: DataFrame, rows: int, rank: int) -> np.ndarray:
-    """MLlib's (id, features) rows as a dense matrix; ids MLlib never saw stay zero."""
-    table = factors.toArrow()
-    result = np.zeros((rows, rank), dtype=np.float32)
-    if table.num_rows:
-        features = table["features"].combine_chunks().flatten().to_numpy()
-        result[table["id"].to_numpy()] = features.reshape(table.num_rows, rank)
-    return result
+            raise EngineError(f"Spark ALS fit failed: {exc}") from exc
+        return SparkFactorModel(self.name, params, model, time.perf_counter() - started)

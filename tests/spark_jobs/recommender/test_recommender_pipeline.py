@@ -338,3 +338,15 @@ def test_a_one_day_history_is_held_out_per_user_instead_of_by_time() -> None:
     split = holdout_split(data, dt.date(2026, 11, 1), days=1, seed=42)
     assert len(split.train.weights) == 160 and len(split.test.weights) == 40
     assert set(split.test.users.tolist()) == set(range(10))  # every user on both sides
+
+
+def test_the_spark_engine_trains_and_evaluates_on_the_lake(spark, tmp_path, make_settings) -> None:
+    from spark_jobs.recommender.train import evaluate_step, train_step
+
+    settings = make_settings(tmp_path, **{**SMALL_MODEL, "recommender_tuning_trials": 1})
+    write_world(settings)
+    version = train_step(settings, AS_OF, "spark")
+    assert registry.get(settings, version).engine == "spark"
+    results = evaluate_step(settings, version)
+    assert results["model"]["ndcg@10"] > results["baseline"]["ndcg@10"] > 0
+    assert lake.read_arrow(settings, tables.USER_FACTORS).num_rows > 0
