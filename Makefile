@@ -7,6 +7,18 @@ UV_VERSION := 0.13.8
 VENV := .venv
 BIN := $(VENV)/bin
 STATE := .audotics
+# The JS/CSS the GX Data Docs load, pinned npm tarballs (name version sha256), so the docs work
+# offline: expectations/validation.py copies them into each built site.
+VENDOR := $(STATE)/vendor
+NPM := https://registry.npmjs.org
+VENDORED := \
+  jquery 3.7.1 68a9f787516da47c680e09c187bcbac4536b6f85d90eb882844e12919e583f53 \
+  bootstrap 4.3.1 b109c069bbb7cee57c3ddffb65d8481db5fe7e428b6d9b1ca502119a0429bd16 \
+  bootstrap-table 1.19.1 80f84cbf2f8f92e0d5444a82fb99495ab8a286b5cdb0594102e568eb9d9fa69a \
+  @fortawesome/fontawesome-free 6.6.0 cf0b890ab2b68d3c4ea0f93ceb81cc24b956cccf9db36c63be044a672bd3b4dd \
+  popper.js 1.12.9 4233fad2da34a2a6bc982e7e02c85c14180af075853d97d7e3bfa7124c853cbf \
+  bootstrap-datepicker 1.9.0 342bd95b65db796e0ac35ad9296edbe6733daefc9869b2e5b27286d423e38146 \
+  @forevolve/bootstrap-dark 1.1.0 20b089d52bc2ae80424fc43e5263023e96bd8479e7c5d346b8766c1b792a1cfd
 # The dbt graph the warehouse DAG renders (see the target below) and what it is built from.
 DBT_MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt \( -path dbt/target -o -path dbt/logs \) -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
@@ -21,13 +33,13 @@ export DBT_PROFILES_DIR := $(CURDIR)/dbt
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 
-.PHONY: help setup check-java check-chromium dashboards dbt-build test test-unit lint format run services-up services-down airflow api \
+.PHONY: help setup check-java check-chromium dashboards dbt-build test test-unit lint format run services-up services-down airflow api docs \
         dbt-build dashboards bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-setup: check-java check-chromium $(VENV)/.installed $(STATE)/.airflow-db $(DBT_MANIFEST) ## create .venv, install pinned deps, prepare local state (idempotent)
+setup: check-java check-chromium $(VENV)/.installed $(STATE)/.airflow-db $(DBT_MANIFEST) $(VENDOR)/.installed ## create .venv, install pinned deps, prepare local state (idempotent)
 	@echo "setup complete: run 'make test', then 'make run'"
 
 check-java:
@@ -65,6 +77,21 @@ $(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 	$(BIN)/dbt parse --quiet --project-dir dbt --profiles-dir dbt --target-path target
 	@touch $@
 
+# Each package unpacked into $(VENDOR)/<name>/ once its tarball's sha256 matches the pin; redone
+# only when the pins (this Makefile) change.
+$(VENDOR)/.installed: Makefile
+	@set -e; set -- $(VENDORED); while [ $$# -gt 0 ]; do \
+	  name=$$1 version=$$2 sha=$$3; shift 3; tgz=$(VENDOR)/$${name##*/}-$$version.tgz; \
+	  mkdir -p $(VENDOR); \
+	  curl -fsSL -o $$tgz "$(NPM)/$$name/-/$${name##*/}-$$version.tgz" \
+	    || { echo "ERROR: could not download $$name@$$version from $(NPM)" >&2; exit 1; }; \
+	  echo "$$sha  $$tgz" | sha256sum --check --quiet - \
+	    || { echo "ERROR: $$name@$$version: sha256 differs from the pin in the Makefile" >&2; exit 1; }; \
+	  rm -rf $(VENDOR)/$$name && mkdir -p $(VENDOR)/$$name; \
+	  tar -xzf $$tgz -C $(VENDOR)/$$name --strip-components=1 && rm $$tgz; \
+	done
+	@touch $@
+
 $(STATE)/.airflow-db: $(VENV)/.installed
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || { tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
@@ -97,9 +124,9 @@ format: ## apply ruff fixes and formatting
 run: ## run the nightly pipeline on the embedded default
 	$(BIN)/audotics run
 
-airflow: ## start the Airflow UI on http://127.0.0.1:8080 with every DAG (Ctrl-C stops)
+airflow: ## start the Airflow UI with every DAG on AUDOTICS_AIRFLOW_PORT (8080; Ctrl-C stops)
 	$(BIN)/audotics services up
-	$(BIN)/audotics airflow --port 8080
+	$(BIN)/audotics airflow
 
 api: ## serve the read API on http://127.0.0.1:8000 (docs at /docs)
 	$(BIN)/audotics services up
@@ -107,6 +134,9 @@ api: ## serve the read API on http://127.0.0.1:8000 (docs at /docs)
 
 dbt-build: ## load the lake into the warehouse (raw) and run dbt build
 	$(BIN)/audotics warehouse build
+
+docs: ## serve the dbt docs and the GX Data Docs on http://127.0.0.1 (ports: `audotics settings`)
+	$(BIN)/audotics docs
 
 dashboards: ## serve the analytics dashboards on http://127.0.0.1:8501 (run `make run` first)
 	$(BIN)/audotics dashboards

@@ -359,6 +359,14 @@ class Settings(BaseSettings):
         "again (0: every page view queries).",
     )
 
+    # --- docs (orchestration/docs_server.py, `audotics docs`) -------------------------------
+    docs_dbt_port: int = Field(
+        8581, description="Port on 127.0.0.1 where `audotics docs` serves the dbt docs."
+    )
+    docs_gx_port: int = Field(
+        8582, description="Port on 127.0.0.1 where `audotics docs` serves the GX Data Docs."
+    )
+
     @field_validator("world_bad_record_rate")
     @classmethod
     def _share(cls, value: float) -> float:

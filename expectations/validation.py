@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import shutil
 import sys
 import threading
 import warnings
@@ -230,6 +232,87 @@ def build_data_docs(settings: Settings, *, incremental: bool = False) -> Path:
     if incremental and not stored:
         return gx_context_docs(settings) / "index.html"
     gx_context(settings).build_data_docs(resource_identifiers=stored if incremental else None)
-    index = gx_context_docs(settings) / "index.html"
+    site = gx_context_docs(settings)
+    use_vendored_assets(site)
+    index = site / "index.html"
     log.info("GX Data Docs: %s", index)
     return index
+
+
+# What `make setup` unpacks (pinned npm packages, see VENDORED in the Makefile): shared by every
+# platform instance of this checkout, so not under a settings' state folder.
+VENDOR_DIR = Path(__file__).resolve().parents[1] / ".audotics" / "vendor"
+# The CDN URLs in GX 1.x's Data Docs templates -> the same file in the vendored packages. Left
+# out: vega, vega-lite and vega-embed (the charts of a validation page; its tables show without).
+CDN_ASSETS = {
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/dist/jquery.min.js",
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": (
+        "bootstrap/dist/css/bootstrap.min.css"
+    ),
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": (
+        "bootstrap/dist/js/bootstrap.min.js"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": (
+        "popper.js/dist/umd/popper.min.js"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": (
+        "bootstrap-table/dist/bootstrap-table.min.css"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": (
+        "bootstrap-table/dist/bootstrap-table.min.js"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.min.js": (
+        "bootstrap-table/dist/extensions/filter-control/bootstrap-table-filter-control.min.js"
+    ),
+    # The templates ask for 1.19.0's stylesheet beside 1.19.1's script: one version serves both.
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.css": (
+        "bootstrap-table/dist/extensions/filter-control/bootstrap-table-filter-control.css"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.min.css": (
+        "bootstrap-table/dist/extensions/filter-control/bootstrap-table-filter-control.min.css"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
+        "@fortawesome/fontawesome-free/css/all.min.css"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/"
+    "bootstrap-datepicker.min.css": "bootstrap-datepicker/dist/css/bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/"
+    "bootstrap-datepicker.min.js": "bootstrap-datepicker/dist/js/bootstrap-datepicker.min.js",
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/"
+    "bootstrap-prefers-dark.css": "@forevolve/bootstrap-dark/dist/css/bootstrap-prefers-dark.css",
+}
+VENDOR_EXTRA = ("@fortawesome/fontawesome-free/webfonts",)  # all.min.css loads ../webfonts/*
+
+
+def use_vendored_assets(site: Path, vendor: Path = VENDOR_DIR) -> None:
+    """Copy the vendored JS/CSS into `site`/static/vendor and point the site's HTML at them
+    instead of the CDNs, so the Data Docs (whose index lists its runs by JavaScript) show their
+    content offline. Without the vendored packages the CDN links stay, with a warning."""
+    missing = [
+        name for name in (*CDN_ASSETS.values(), *VENDOR_EXTRA) if not (vendor / name).exists()
+    ]
+    if missing:
+        log.warning(
+            "GX Data Docs keep their CDN links (they need the internet): %s is missing from %s; "
+            "run `make setup`",
+            missing[0],
+            vendor,
+        )
+        return
+    target = site / "static" / "vendor"
+    for name in CDN_ASSETS.values():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(vendor / name, target / name)
+    for name in VENDOR_EXTRA:
+        shutil.copytree(vendor / name, target / name, dirs_exist_ok=True)
+    for page in site.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        local = os.path.relpath(target, page.parent)
+        rewritten = html
+        for url, name in CDN_ASSETS.items():
+            rewritten = rewritten.replace(url, f"{local}/{name}")
+        if rewritten != html:  # pages of earlier builds were rewritten already
+            page.write_text(rewritten, encoding="utf-8")

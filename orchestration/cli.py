@@ -11,6 +11,7 @@ import os
 import sys
 
 import click
+from pydantic import ValidationError
 
 from audotics import logs, services
 from audotics.errors import AudoticsError
@@ -32,6 +33,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "warehouse": "warehouse.cli:warehouse_group",
     "dbt-profile": "warehouse.cli:dbt_profile_command",
     "dashboards": "dashboards.cli:dashboards",
+    "docs": "orchestration.docs_server:docs_command",
 }
 
 
@@ -104,6 +106,26 @@ def settings_command(markdown: bool) -> None:
             click.echo(f"{variable}={mask_secrets(getattr(current, name), name)}")
 
 
+def settings_error_lines(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its AUDOTICS_ variable, the value given and the
+    expected form (pydantic's message names only the field, and comes with a traceback)."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = Settings.model_fields.get(name)
+        if field is None:  # not one field's fault (a model-wide check): pydantic's words
+            lines.append(f"error: invalid settings: {error['msg']}")
+            continue
+        expected = getattr(field.annotation, "__name__", str(field.annotation))
+        default = field.get_default(call_default_factory=True)
+        given = mask_secrets(error.get("input"), name)
+        lines.append(
+            f"error: AUDOTICS_{name.upper()}={given!r} is invalid: {error['msg']} "
+            f"(expected {expected}, default {default}; fix or unset the variable, or .env)"
+        )
+    return lines
+
+
 def main() -> None:
     # implicit's ALS is slower with OpenBLAS threads than without; set before numpy loads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -112,6 +134,11 @@ def main() -> None:
     except AudoticsError as exc:
         click.echo(f"error: {mask_secrets(exc)}", err=True)
         sys.exit(1)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise  # a bug elsewhere, not a setting: keep its traceback
+        click.echo("\n".join(settings_error_lines(exc)), err=True)
+        sys.exit(2)  # a usage error, as click's own
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from audotics.errors import AudoticsError
 from audotics.identifiers import new_run_id
 from audotics.settings import Settings, get_settings
 from orchestration.stages import SERVICES, STAGES, RunContext
-from warehouse.dbt import dbt_target_dir
 
 
 class StageError(AudoticsError):
@@ -57,7 +56,6 @@ def _run_stages(ctx: RunContext, held: ExitStack) -> None:
 def print_report(ctx: RunContext) -> None:
     settings, report = ctx.settings, ctx.report
     ingest = report.get("ingest", {})
-    docs = settings.state_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
     click.echo(
         "\nAudotics nightly run: done in {}s (run id {})".format(report["seconds"], ctx.run_id)
     )
@@ -94,10 +92,13 @@ def print_report(ctx: RunContext) -> None:
         )
     click.echo("\nWhere to look next:")
     click.echo(f"  lake:          {settings.lake_root}")
-    click.echo(f"  GX Data Docs:  {docs / 'index.html'}")
-    click.echo(f"  dbt docs:      {dbt_target_dir(settings) / 'index.html'}")
-    click.echo("  Airflow UI:    make airflow   (http://127.0.0.1:8080)")
-    click.echo("  dashboards:    make dashboards (http://127.0.0.1:8501)")
+    # Served, not file:// paths: dbt's page cannot fetch its manifest from file://.
+    click.echo(f"  GX Data Docs:  make docs (http://127.0.0.1:{settings.docs_gx_port})")
+    click.echo(f"  dbt docs:      make docs (http://127.0.0.1:{settings.docs_dbt_port})")
+    # `make airflow` pins --port 8080; `audotics airflow` follows AUDOTICS_AIRFLOW_PORT.
+    click.echo(f"  Airflow UI:    audotics airflow (http://127.0.0.1:{settings.airflow_port})")
+    dashboards_url = f"http://{settings.dashboards_host}:{settings.dashboards_port}"
+    click.echo(f"  dashboards:    make dashboards ({dashboards_url})")
     if "curl" in report:
         click.echo("  read API:      make api, then:")
         click.echo(f"    {report['curl']}")

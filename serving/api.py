@@ -20,12 +20,20 @@ import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 from urllib.parse import parse_qsl, unquote
 
+import fastapi_offline
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from audotics.errors import AudoticsError
@@ -93,6 +101,10 @@ VALIDATED_DOCUMENTS = 65_536  # content hashes of checked documents each worker 
 ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}  # FastAPI's own errors
 DOCS_ROUTES = {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc",
                "/openapi.json"}  # fmt: skip
+# Swagger UI's and ReDoc's files, served from the fastapi-offline wheel: the docs work offline
+# and load nothing from a CDN (FastAPI's defaults fetch them from jsdelivr).
+DOCS_ASSETS = "/docs-assets"  # also the metrics label of every asset
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 
 
 class ReadRoute(NamedTuple):
@@ -438,7 +450,7 @@ class ServingApp:
             if scope["path"].startswith("/v1/"):
                 route, status = await self.read_api(scope, send)
             else:
-                route = scope["path"] if scope["path"] in DOCS_ROUTES else UNMATCHED
+                route = _docs_label(scope["path"])
                 status = await self._docs_request(scope, receive, send)
         finally:
             self.metrics.observe(route, status, time.perf_counter() - started)
@@ -454,6 +466,12 @@ class ServingApp:
 
         await self.docs(scope, receive, send_noting_status)
         return status
+
+
+def _docs_label(path: str) -> str:
+    if path in DOCS_ROUTES:
+        return path
+    return DOCS_ASSETS if path.startswith(f"{DOCS_ASSETS}/") else UNMATCHED
 
 
 def _without_body(send: Send) -> Send:
@@ -483,7 +501,38 @@ def _docs_app(redis: PipelinedRedis, metrics: RequestMetrics, quiet_log: QuietLo
             "at fault."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served below, with local assets
+        redoc_url=None,
     )
+    app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        page = get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,  # fonts.googleapis.com: offline, the page's own fonts
+        )
+        # ReDoc's bundle links its footer logo from cdn.redoc.ly: the browser must not ask.
+        page.headers["content-security-policy"] = "img-src 'self' data:"
+        return page
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -510,7 +559,13 @@ def _docs_app(redis: PipelinedRedis, metrics: RequestMetrics, quiet_log: QuietLo
             return JSONResponse({"error": "redis_unavailable", "message": REDIS_UNAVAILABLE}, 503)
         if version is None:
             return JSONResponse({"error": "not_ready", "message": NOT_PUBLISHED}, 503)
-        return {"status": "ready", "model_version": version.decode()}
+        # A version published before these fields existed has neither: null, not an error.
+        times = await redis.call(
+            "HMGET", keys.manifest_key(version.decode()), "generated_at", "published_at"
+        )
+        generated_at, published_at = (None if t is None else t.decode() for t in times)
+        return {"status": "ready", "model_version": version.decode(),
+                "generated_at": generated_at, "published_at": published_at}  # fmt: skip
 
     @app.get(
         "/metrics",

@@ -12,7 +12,7 @@ import redis
 from redis.lock import Lock
 
 from serving import keys
-from serving.documents import Batch, document, documents, header
+from serving.documents import Batch, document, documents, header, iso_time
 from serving.errors import PublishError
 from serving.lake_rows import VersionRows
 from serving.resp import pack
@@ -29,18 +29,25 @@ def load_version(client: redis.Redis, rows: VersionRows, lock: Lock) -> None:
     client.unlink(*keys.version_keys(version))
     client.sadd(keys.VERSIONS, version)
     client.hset(keys.manifest_key(version), mapping={"status": "loading"})
+    # One publish time for every document of the load (and the manifest): they are one list set.
+    published_at = dt.datetime.now(dt.UTC)
+
+    def opening(fallback: bool | None) -> str:
+        return header(
+            version, fallback=fallback, generated_at=rows.generated_at, published_at=published_at
+        )
+
     user_batches = documents(
-        rows.recommendations, key="user_id", opening=header(version, fallback=False),
+        rows.recommendations, key="user_id", opening=opening(False),
         batch_groups=DOCUMENTS_PER_COMMAND,
     )  # fmt: skip
     _load_hash(client, keys.users_key(version), user_batches, lock)
     track_batches = documents(
-        rows.similar, key="track_id", opening=header(version, fallback=None),
-        batch_groups=DOCUMENTS_PER_COMMAND,
-    )  # fmt: skip
+        rows.similar, key="track_id", opening=opening(None), batch_groups=DOCUMENTS_PER_COMMAND
+    )
     _load_hash(client, keys.similar_key(version), track_batches, lock)
-    client.set(keys.popular_key(version), document(header(version, fallback=True), rows.popular))
-    _verify(client, rows)
+    client.set(keys.popular_key(version), document(opening(True), rows.popular))
+    _verify(client, rows, published_at)
 
 
 def _load_hash(client: redis.Redis, key: str, batches: Iterator[Batch], lock: Lock) -> None:
@@ -76,7 +83,7 @@ def _read_replies(connection: redis.Connection, count: int) -> None:
         connection.read_response()  # raises on an error reply
 
 
-def _verify(client: redis.Redis, rows: VersionRows) -> None:
+def _verify(client: redis.Redis, rows: VersionRows, published_at: dt.datetime) -> None:
     """Every user and track of the lake has its document, and the popular list is there."""
     version = rows.model_version
     with client.pipeline(transaction=False) as pipe:
@@ -100,6 +107,9 @@ def _verify(client: redis.Redis, rows: VersionRows) -> None:
             "tracks": tracks,
             "popular": rows.popular.num_rows,
             "loaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "published_at": iso_time(published_at),
+            # Absent (not empty) when the registry has no row: /readyz then answers null.
+            **({"generated_at": iso_time(rows.generated_at)} if rows.generated_at else {}),
             **{f"source:{table}": v for table, v in rows.table_versions.items()},
         },
     )

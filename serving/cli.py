@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 
 import click
 
+from audotics.errors import AudoticsError
 from audotics.settings import get_settings
 
 
@@ -60,14 +62,30 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     # Workers read their settings from the environment: this makes their demo-key check see
     # the address they really listen on, --host included.
     os.environ["AUDOTICS_API_HOST"] = host
+    port = port or settings.api_port
+    check_port_free(host, port)
     uvicorn.run(
         "serving.api:create_app",
         factory=True,
         host=host,
-        port=port or settings.api_port,
+        port=port,
         workers=workers or settings.api_workers,
         loop="uvloop",
         http="httptools",
         access_log=False,  # a log line per request would cost more than the request
         log_level="info",
     )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a busy port with its number and how to move it: uvicorn would only log
+    "[Errno 98] Address already in use" (SO_REUSEADDR as uvicorn, so TIME_WAIT is no conflict)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AudoticsError(
+                f"cannot serve the API on {host}:{port}: {exc.strerror} (another `audotics "
+                "serve`?). Stop it, or choose another port with --port or AUDOTICS_API_PORT."
+            ) from exc

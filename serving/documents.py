@@ -9,6 +9,7 @@ orjson (which escapes it) and referenced from every item through a dictionary ar
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -30,12 +31,27 @@ class Batch:
     documents: list[bytes]
 
 
-def header(model_version: str, *, fallback: bool | None) -> str:
-    """The opening members of a document; `fallback` only for recommendation lists."""
+def header(
+    model_version: str,
+    *,
+    fallback: bool | None,
+    generated_at: dt.datetime | None,
+    published_at: dt.datetime,
+) -> str:
+    """The opening members of a document; `fallback` only for recommendation lists. The two
+    times tell an app how fresh a list is: when training made it, when publish loaded it."""
     members: dict[str, object] = {"model_version": model_version}
     if fallback is not None:
         members["fallback"] = fallback
+    members["generated_at"] = iso_time(generated_at)
+    members["published_at"] = iso_time(published_at)
     return orjson.dumps(members).decode()[:-1]  # keep the object open for total and items
+
+
+def iso_time(moment: dt.datetime | None) -> str | None:
+    """A time as the contract writes it: ISO 8601 in UTC, to the second, e.g.
+    2026-11-04T02:10:00+00:00."""
+    return None if moment is None else moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 class TrackMetadata:

@@ -5,6 +5,7 @@ the current catalog's track metadata (silver/tracks, silver/artists), ready to b
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -31,6 +32,7 @@ class VersionRows:
     users: int
     tracks: int
     table_versions: dict[str, int]  # Delta versions read, recorded in the manifest
+    generated_at: dt.datetime | None  # the registry's created_at; None if not registered
 
 
 def published_model_version(settings: Settings) -> str:
@@ -90,7 +92,18 @@ def read_version(settings: Settings, version: str) -> VersionRows:
             tables.RECOMMENDATIONS.path: recommendations_version,
             tables.SIMILAR_TRACKS.path: similar_version,
         },
+        generated_at=_generated_at(settings, version),
     )
+
+
+def _generated_at(settings: Settings, version: str) -> dt.datetime | None:
+    """When training wrote the version's lists: its registry row's created_at (a version
+    published with --model-version may have none)."""
+    registry = lake.read_arrow(
+        settings, tables.MODEL_REGISTRY, columns=["created_at"],
+        filter=pc.field("model_version") == version,
+    )  # fmt: skip
+    return registry["created_at"][0].as_py() if registry.num_rows else None
 
 
 def _read_gold(

@@ -34,9 +34,18 @@ class RecommendedTrack(Track):
     )
 
 
+GENERATED_AT = Field(
+    description="When training produced this model version's lists (ISO 8601, UTC); null if "
+    "the version has no registry row."
+)
+PUBLISHED_AT = Field(description="When publish loaded this version into Redis (ISO 8601, UTC).")
+
+
 class Recommendations(BaseModel):
     user_id: str
     model_version: str
+    generated_at: str | None = GENERATED_AT
+    published_at: str | None = PUBLISHED_AT
     fallback: bool = Field(
         description="true: the user has no list in this model version; these are its popular "
         "tracks."
@@ -48,6 +57,8 @@ class Recommendations(BaseModel):
 class SimilarTracks(BaseModel):
     track_id: str
     model_version: str
+    generated_at: str | None = GENERATED_AT
+    published_at: str | None = PUBLISHED_AT
     total: int = Field(description="Length of the full list (before limit).")
     items: list[Track]
 
@@ -65,6 +76,8 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready"]
     model_version: str
+    generated_at: str | None = GENERATED_AT
+    published_at: str | None = PUBLISHED_AT
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:

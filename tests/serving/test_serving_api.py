@@ -29,7 +29,7 @@ from serving import keys
 from serving.api import create_app
 from serving.publish import publish_recommendations
 from serving.schema import Recommendations, SimilarTracks
-from tests.serving.test_serving_support import DemoLake, live_api
+from tests.serving.test_serving_support import DemoLake, live_api, published_times
 from tests.support import environment_for, free_port
 
 DEMO = DemoLake()
@@ -69,20 +69,20 @@ def recommendations(user: str, query: str = "") -> str:
     return f"/v1/users/{user}/recommendations{query}"
 
 
-def test_recommendations_are_the_published_documents(api) -> None:
+def test_recommendations_are_the_published_documents(api, platform) -> None:
     response = api.get(recommendations(USER))
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    expected = {"user_id": USER, **DEMO.user_documents(0, "als-a")[USER]}
+    expected = {"user_id": USER, **DEMO.user_documents(0, "als-a", platform)[USER]}
     assert response.json() == expected
     Recommendations.model_validate_json(response.content)
     # Ids are matched in canonical lowercase.
     assert api.get(recommendations(USER.upper())).json() == expected
 
 
-def test_limit_and_offset_slice_the_list(api) -> None:
-    items = DEMO.user_documents(0, "als-a")[USER]["items"]
+def test_limit_and_offset_slice_the_list(api, platform) -> None:
+    items = DEMO.user_documents(0, "als-a", platform)[USER]["items"]
 
     sliced = api.get(recommendations(USER, "?limit=2&offset=1")).json()
     assert (sliced["items"], sliced["total"], sliced["user_id"]) == (items[1:3], 5, USER)
@@ -100,8 +100,8 @@ def test_users_without_recommendations_get_the_popular_list(api, platform) -> No
         assert {item["source"] for item in body["items"]} == {"popular"}
 
 
-def test_similar_tracks(api) -> None:
-    expected = {"track_id": TRACK, **DEMO.similar_documents(0, "als-a")[TRACK]}
+def test_similar_tracks(api, platform) -> None:
+    expected = {"track_id": TRACK, **DEMO.similar_documents(0, "als-a", platform)[TRACK]}
     response = api.get(f"/v1/tracks/{TRACK}/similar")
     assert response.json() == expected
     SimilarTracks.model_validate_json(response.content)
@@ -192,7 +192,11 @@ def test_rate_limit_is_per_key_and_shared_by_workers(platform) -> None:
 
 def test_readiness_follows_the_published_pointer(api, platform) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
-    assert api.get("/readyz").json() == {"status": "ready", "model_version": "als-a"}
+    assert api.get("/readyz").json() == {
+        "status": "ready",
+        "model_version": "als-a",
+        **published_times(platform, "als-a"),
+    }
     client = redis.Redis.from_url(platform.redis_dsn)
     client.rename(keys.CURRENT, "parked")
     try:

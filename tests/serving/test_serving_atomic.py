@@ -79,7 +79,7 @@ def test_readers_see_whole_versions_through_publishes_and_rollbacks(isolated_pla
     whole: dict[str, dict[str, dict]] = {}
     for index, version in enumerate(VERSIONS):
         popular = orjson.loads(client.get(keys.popular_key(version)))
-        documents = DEMO.user_documents(index, version)
+        documents = DEMO.user_documents(index, version, settings)
         whole[version] = {user: documents.get(user, popular) for user in DEMO.users}
 
     reads = [read for reader in readers for read in reader.reads]

@@ -3,17 +3,21 @@ and the CLI."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 
 import orjson
+import pyarrow.compute as pc
 import pytest
 import redis
 
+from audotics import lake
+from audotics.lake import tables
 from audotics.settings import Settings
 from serving import keys
 from serving.errors import PublishError
 from serving.publish import RETIRED_TTL_S, publish_recommendations, rollback
-from tests.serving.test_serving_support import TRICKY_TITLE, DemoLake, emptied
+from tests.serving.test_serving_support import NOW, TRICKY_TITLE, DemoLake, emptied
 from tests.support import REPO, environment_for
 
 VERSIONS = ["als-a", "als-b", "als-c"]
@@ -44,16 +48,18 @@ def stored(client: redis.Redis, key: str, field: str | None = None) -> dict | No
 
 
 def test_publish_loads_the_registry_version_with_track_metadata(platform, client) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     result = publish_recommendations(platform)
+    after = dt.datetime.now(dt.UTC)
 
     assert (result.action, result.model_version, result.previous) == ("published", "als-b", None)
     users_with_lists = len({r["user_id"] for r in DEMO.recommendations(1)})
     assert (result.users, result.tracks) == (users_with_lists, len(DEMO.tracks) - 2)
     assert client.get(keys.CURRENT) == b"als-b"
-    expected_users = DEMO.user_documents(1, "als-b")
+    expected_users = DEMO.user_documents(1, "als-b", platform)
     for user in DEMO.users:
         assert stored(client, keys.users_key("als-b"), user) == expected_users.get(user)
-    expected_tracks = DEMO.similar_documents(1, "als-b")
+    expected_tracks = DEMO.similar_documents(1, "als-b", platform)
     for track in DEMO.tracks:
         assert stored(client, keys.similar_key("als-b"), track) == expected_tracks.get(track)
     # Current catalog rows only, odd characters intact, unknown tracks with null metadata.
@@ -65,6 +71,30 @@ def test_publish_loads_the_registry_version_with_track_metadata(platform, client
     manifest = client.hgetall(keys.manifest_key("als-b"))
     assert manifest[b"status"] == b"ready"
     assert int(manifest[b"users"]) == result.users and int(manifest[b"format"]) == 1
+    # Every document carries when training made it (the registry's created_at) and when this
+    # publish loaded it, the manifest's publish time.
+    published_at = dt.datetime.fromisoformat(manifest[b"published_at"].decode())
+    assert before <= published_at <= after
+    assert manifest[b"generated_at"] == NOW.isoformat().encode() == b"2026-11-04T00:00:00+00:00"
+    popular = stored(client, keys.popular_key("als-b"))
+    assert (popular["generated_at"], popular["published_at"]) == (
+        "2026-11-04T00:00:00+00:00",
+        published_at.isoformat(),
+    )
+
+
+def test_a_version_without_a_registry_row_has_a_null_generated_at(platform, client) -> None:
+    registry = tables.MODEL_REGISTRY
+    rows = lake.read_arrow(platform, registry)
+    lake.write_arrow(platform, registry, rows.filter(pc.field("model_version") != "als-c"),
+                     mode="overwrite")  # fmt: skip
+    try:
+        publish_recommendations(platform, model_version="als-c")
+        document = stored(client, keys.users_key("als-c"), DEMO.users[1])
+        assert document["generated_at"] is None and document["published_at"] is not None
+        assert b"generated_at" not in client.hgetall(keys.manifest_key("als-c"))
+    finally:
+        lake.write_arrow(platform, registry, rows, mode="overwrite")
 
 
 def test_popular_list_ranks_the_most_recommended_tracks(platform, client) -> None:
@@ -95,7 +125,10 @@ def test_the_readme_script_reads_pointer_and_document_at_once(platform, client) 
 
     user = DEMO.users[1]
     version, document = read(user)
-    assert (version, orjson.loads(document)) == (b"als-b", DEMO.user_documents(1, "als-b")[user])
+    assert (version, orjson.loads(document)) == (
+        b"als-b",
+        DEMO.user_documents(1, "als-b", platform)[user],
+    )
     assert orjson.loads(read(DEMO.users[0])[1])["fallback"] is True
 
 
@@ -132,7 +165,10 @@ def test_versions_switch_keep_the_previous_and_retire_older_ones(platform, clien
                                                                             ("als-b",))  # fmt: skip
     assert all(client.ttl(key) == -1 for key in keys.version_keys("als-a"))
     user = DEMO.users[1]
-    assert stored(client, keys.users_key("als-a"), user) == DEMO.user_documents(0, "als-a")[user]
+    assert (
+        stored(client, keys.users_key("als-a"), user)
+        == DEMO.user_documents(0, "als-a", platform)[user]
+    )
 
 
 def test_rollback_needs_a_complete_previous_version(platform, client) -> None:
@@ -203,7 +239,7 @@ def test_cli_publishes_and_rolls_back(lake_settings) -> None:
         "try it (with `audotics serve` running): curl -H "
         "'X-API-Key: demo-key-change-me' 'http://127.0.0.1:8000/v1/users/"
     )
-    assert example.split("/")[-2] in DEMO.user_documents(1, "als-b")  # fmt: skip
+    assert example.split("/")[-2] in DEMO.user_documents(1, "als-b", settings)  # fmt: skip
     back = audotics("publish", "--rollback")
     assert back.stdout.startswith("rolled_back: als-a") and "previous: als-b" in back.stdout
     clash = audotics("publish", "--rollback", "--model-version", "als-a")

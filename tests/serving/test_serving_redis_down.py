@@ -18,7 +18,7 @@ from audotics.services import EmbeddedRedis
 from audotics.settings import Settings
 from serving.api import REDIS_UNAVAILABLE
 from serving.publish import publish_recommendations
-from tests.serving.test_serving_support import DemoLake, live_api
+from tests.serving.test_serving_support import DemoLake, live_api, published_times
 from tests.support import free_port
 
 KEY = "down-key"
@@ -42,8 +42,8 @@ def private_redis(make_settings, tmp_path_factory) -> Iterator[tuple[Settings, E
         server.down()
 
 
-def expected() -> dict:
-    return {"user_id": USER, **DEMO.user_documents(0, "als-a")[USER]}
+def expected(settings: Settings) -> dict:
+    return {"user_id": USER, **DEMO.user_documents(0, "als-a", settings)[USER]}
 
 
 def timed_get(api: httpx.Client, path: str) -> tuple[httpx.Response, float]:
@@ -66,7 +66,7 @@ def test_redis_stopped_then_started(private_redis, caplog) -> None:
         live_api(settings, free_port()) as url,
         httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=10) as api,
     ):
-        assert api.get(PATH).json() == expected()
+        assert api.get(PATH).json() == expected(settings)
 
         server.down()
         for _ in range(3):  # the broken connection, then refused reconnections
@@ -82,8 +82,12 @@ def test_redis_stopped_then_started(private_redis, caplog) -> None:
         assert api.get("/healthz").status_code == 200  # the process itself is fine
 
         server.up()  # append-only file: the published version comes back with it
-        assert wait_for_200(api).json() == expected()
-        assert api.get("/readyz").json() == {"status": "ready", "model_version": "als-a"}
+        assert wait_for_200(api).json() == expected(settings)
+        assert api.get("/readyz").json() == {
+            "status": "ready",
+            "model_version": "als-a",
+            **published_times(settings, "als-a"),
+        }
 
 
 def test_redis_stalled_then_resumed(private_redis, caplog) -> None:
@@ -98,7 +102,9 @@ def test_redis_stalled_then_resumed(private_redis, caplog) -> None:
     ):
         took = []
         for delay in (0.01, 0.04, 0.07, 0.10, 0.13):
-            assert wait_for_200(api).json() == expected()  # a new connection after the first
+            assert wait_for_200(api).json() == expected(
+                settings
+            )  # a new connection after the first
             time.sleep(delay)
             os.kill(pid, signal.SIGSTOP)  # alive but silent: only the reply deadline can tell
             try:
@@ -108,7 +114,7 @@ def test_redis_stalled_then_resumed(private_redis, caplog) -> None:
             took.append(seconds)
             assert response.status_code == 503
             assert response.json() == {"error": "redis_unavailable", "message": REDIS_UNAVAILABLE}
-        assert wait_for_200(api).json() == expected()
+        assert wait_for_200(api).json() == expected(settings)
     assert TIMEOUT_S - 0.01 < statistics.median(took) < TIMEOUT_S + 0.05, took
     assert max(took) < FAST_S, took
     assert "no reply within 250 ms" in caplog.text

@@ -20,9 +20,20 @@ from audotics import lake
 from audotics.lake import tables
 from audotics.lake.tables import Table
 from audotics.settings import Settings
+from serving import keys
 
 NOW = dt.datetime(2026, 11, 4, tzinfo=dt.UTC)
 TRICKY_TITLE = 'Say "Hi" \\ Ünïcödé – 🎵\n'  # must survive JSON escaping intact
+
+
+def published_times(settings: Settings, model_version: str) -> dict[str, str]:
+    """The times every document of a published version carries: the registry's created_at
+    (NOW, see `DemoLake.write`) and the publish time its manifest recorded."""
+    manifest = redis.Redis.from_url(settings.redis_dsn).hget(
+        keys.manifest_key(model_version), "published_at"
+    )
+    assert manifest is not None, f"{model_version} is not published"
+    return {"generated_at": NOW.isoformat(), "published_at": manifest.decode()}
 
 
 def ids(kind: str, count: int) -> list[str]:
@@ -93,25 +104,31 @@ class DemoLake:
             "artist_name": None if artist is None else self.artist_name(artist),
         }
 
-    def user_documents(self, version: int, model_version: str) -> dict[str, dict]:
-        """user_id -> the document `audotics publish` must store for that user."""
+    def user_documents(
+        self, version: int, model_version: str, settings: Settings
+    ) -> dict[str, dict]:
+        """user_id -> the document `audotics publish` must store for that user (as published
+        into `settings`' Redis: its publish time is the manifest's)."""
         lists: dict[str, list[dict]] = {}
         for row in self.recommendations(version):
             item = self.item(row, row["track_id"], source=row["source"])
             lists.setdefault(row["user_id"], []).append(item)
+        opening = {"model_version": model_version, "fallback": False,
+                   **published_times(settings, model_version)}  # fmt: skip
         return {
-            user: {"model_version": model_version, "fallback": False, "total": len(items),
-                   "items": items}
-            for user, items in lists.items()
-        }  # fmt: skip
+            user: {**opening, "total": len(items), "items": items} for user, items in lists.items()
+        }
 
-    def similar_documents(self, version: int, model_version: str) -> dict[str, dict]:
+    def similar_documents(
+        self, version: int, model_version: str, settings: Settings
+    ) -> dict[str, dict]:
         """track_id -> the document `audotics publish` must store for that track."""
         lists: dict[str, list[dict]] = {}
         for row in self.similar(version):
             lists.setdefault(row["track_id"], []).append(self.item(row, row["similar_track_id"]))
+        opening = {"model_version": model_version, **published_times(settings, model_version)}
         return {
-            track: {"model_version": model_version, "total": len(items), "items": items}
+            track: {**opening, "total": len(items), "items": items}
             for track, items in lists.items()
         }
 
