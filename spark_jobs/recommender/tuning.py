@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from audotics.progress import progress
 from spark_jobs.recommender.engines import ALSParams, Engine
 from spark_jobs.recommender.evaluation import evaluate
 from spark_jobs.recommender.ranking import factor_scorer
@@ -111,22 +112,25 @@ def random_search(
     rng = np.random.default_rng(defaults.seed)
     started = time.perf_counter()
     results: list[Trial] = []
-    for number in range(trials):
-        params = defaults if number == 0 else space.sample(rng, defaults.seed)
-        trial_started = time.perf_counter()
-        value = score(engine, split, params, k)
-        results.append(Trial(params, value, time.perf_counter() - trial_started))
-        log.info("trial %d: %s=%.4f with %s", number, metric, value, params)
-        elapsed = time.perf_counter() - started
-        if elapsed + elapsed / len(results) > budget_seconds:  # room for one more average trial?
-            log.warning(
-                "tuning budget of %.0fs reached after %d of %d trials: the chosen params now "
-                "depend on this machine's speed",
-                budget_seconds,
-                number + 1,
-                trials,
-            )
-            break
+    with progress("tuning", total=trials, unit="trial") as bar:
+        for number in range(trials):
+            params = defaults if number == 0 else space.sample(rng, defaults.seed)
+            trial_started = time.perf_counter()
+            value = score(engine, split, params, k)
+            results.append(Trial(params, value, time.perf_counter() - trial_started))
+            log.info("trial %d: %s=%.4f with %s", number, metric, value, params)
+            bar.update()
+            bar.set_postfix_str(f"best {metric} {max(t.score for t in results):.4f}")
+            elapsed = time.perf_counter() - started
+            if elapsed + elapsed / len(results) > budget_seconds:  # room for one more trial?
+                log.warning(
+                    "tuning budget of %.0fs reached after %d of %d trials: the chosen params "
+                    "now depend on this machine's speed",
+                    budget_seconds,
+                    number + 1,
+                    trials,
+                )
+                break
     return TuningResult(max(results, key=lambda t: t.score).params, metric, results)
 
 
