@@ -17,6 +17,38 @@ from audotics import services
 from audotics.settings import LOCAL_POSTGRES_APP_USER, Settings
 from tests.support import REPO, environment_for, isolated_settings
 
+# Debian's chromium, headless, for the pages the project serves (dashboards, API docs, docs).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # without these its calls out are refused and stall it
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
+    if not path:
+        pytest.fail(
+            "Chromium not found: run `make setup` (as root it installs Debian's chromium), "
+            "install chromium yourself, or set CHROMIUM_PATH"
+        )
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright  # only the browser tests load it
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from audotics.errors import AudoticsError
 from audotics.settings import Settings
@@ -28,7 +28,6 @@ from expectations.validation import (
 )
 from ingestion import rules
 from orchestration.docs_server import start_servers
-from tests.dashboards.test_dashboards import CHROMIUM_FLAGS, chromium_path
 from tests.support import REPO, free_port
 from warehouse.dbt import run_dbt
 
@@ -115,13 +114,10 @@ def docs_server(docs_platform: Settings, env_for, tmp_path_factory) -> Iterator[
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser: Browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_FLAGS
-        )
-        yield browser.new_page()
-        browser.close()
+def page(browser: Browser) -> Iterator[Page]:
+    page = browser.new_page()
+    yield page
+    page.close()
 
 
 def test_gx_data_docs_reference_no_cdn_for_their_assets(docs_platform: Settings) -> None:

@@ -8,8 +8,6 @@ PATH. Playwright drives it, so no browser is downloaded."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -21,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from audotics.db import libpq_url
 from audotics.settings import Settings
@@ -29,15 +27,6 @@ from tests.support import REPO, free_port
 
 STARTUP_TIMEOUT_S = 45
 RENDER_TIMEOUT_MS = 30_000
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",  # without these its calls out are refused and stall it
-    "--disable-component-update",
-    "--disable-sync",
-]
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(4)]
 LATEST = DAYS[-1]
 
@@ -245,24 +234,6 @@ READ_CHARTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).
     markers: chart.querySelectorAll('g.trace.scatter path.point').length,
     heatmap_images: chart.querySelectorAll('g.hm image').length,
 }))"""
-
-
-def chromium_path() -> str:
-    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
-    if not path:
-        pytest.fail(
-            "Chromium not found: run `make setup` (as root it installs Debian's chromium), "
-            "install chromium yourself, or set CHROMIUM_PATH"
-        )
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def wait_until_serving(server: Server) -> None:

@@ -10,7 +10,6 @@ import pytest
 from playwright.sync_api import Browser, Page, Route
 
 from audotics.settings import Settings
-from tests.dashboards.test_dashboards import browser  # noqa: F401 (the shared fixture)
 from tests.serving.test_serving_support import live_api
 from tests.support import free_port
 
@@ -23,7 +22,7 @@ def base_url(isolated_platform) -> Iterator[str]:
 
 
 @pytest.fixture
-def offline_page(browser: Browser) -> Iterator[tuple[Page, list[str]]]:  # noqa: F811
+def offline_page(browser: Browser) -> Iterator[tuple[Page, list[str]]]:
     """A page that can reach only 127.0.0.1; the URLs it tried elsewhere are listed."""
     refused: list[str] = []
 
