@@ -14,12 +14,6 @@ from audotics.settings import get_settings
 EXIT_WARNING = 2  # a day was flagged by the volume gate (1 is any error, as for every command)
 
 
-def _report(row: dict) -> None:
-    from ingestion.runs import summary
-
-    click.echo(summary(row))
-
-
 @click.command("ingest")
 @click.option("--date", "start", type=click.DateTime(["%Y-%m-%d"]), help="First landing day.")
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day (backfill).")
@@ -34,7 +28,7 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
     """
     from ingestion.days import ingest as run_ingest
     from ingestion.landing import landing_days
-    from ingestion.runs import WARNING
+    from ingestion.runs import WARNING, summary
 
     settings = get_settings()
     days = landing_days(settings)
@@ -43,6 +37,8 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
         days = [start.date() + dt.timedelta(n) for n in range((last - start.date()).days + 1)]
     if not days:
         raise click.ClickException(f"no landing days under {settings.landing_root}/events")
-    runs = run_ingest(settings, days, new_run_id("cli"), on_day=_report)
+    runs = run_ingest(
+        settings, days, new_run_id("cli"), on_day=lambda row: click.echo(summary(row))
+    )
     if any(row["status"] == WARNING for row in runs):
         sys.exit(EXIT_WARNING)

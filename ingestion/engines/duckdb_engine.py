@@ -290,9 +290,10 @@ class DuckDBEngine(Engine):
         self.con.close()
 
     def judge(self, run_id: str) -> DayCounts:
-        self._register_files()
-        rows = pa.RecordBatchReader.from_batches(BRONZE, self._bronze_batches())
-        self.con.register("bronze", rows)
+        day = self._bronze_fragments()  # one snapshot for the file names and the lines
+        self._register_files(day)
+        rows = _file_batches(day, BRONZE, self.batch_rows)
+        self.con.register("bronze", pa.RecordBatchReader.from_batches(BRONZE, rows))
         self._run(
             f"INSERT INTO judged {self._judged()}", [run_id, dt.datetime.now(dt.UTC), self.day]
         )
@@ -369,15 +370,12 @@ class DuckDBEngine(Engine):
         scan = lake.dataset(self.settings, tables.BRONZE_EVENTS)
         return list(scan.get_fragments(filter=pads.field("landing_date") == self.day))
 
-    def _bronze_batches(self) -> Iterator[pa.RecordBatch]:
-        return _file_batches(self._bronze_fragments(), BRONZE, self.batch_rows)
-
-    def _register_files(self) -> None:
+    def _register_files(self, day: list[pads.ParquetFileFragment]) -> None:
         """Table `day_files`: max_ts of each of the day's source files, its hour's end plus the
         clock skew (the names are one dictionary-encoded column: a cheap read)."""
         skew = dt.timedelta(minutes=self.settings.max_clock_skew_minutes)
         names: set[str] = set()
-        for batch in _file_batches(self._bronze_fragments(), SOURCE_FILES, COMMIT_BATCH):
+        for batch in _file_batches(day, SOURCE_FILES, COMMIT_BATCH):
             names.update(pc.unique(batch.column("source_file")).to_pylist())
         files = sorted(names)
         limits = [arrival_hour_end(name, self.day) + skew for name in files]
