@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
@@ -231,9 +232,10 @@ def build_data_docs(settings: Settings, *, incremental: bool = False) -> Path:
     stored = _stored.get(settings.state_dir)
     if incremental and not stored:
         return gx_context_docs(settings) / "index.html"
+    started = time.time() - 1  # file times may be coarser than the clock
     gx_context(settings).build_data_docs(resource_identifiers=stored if incremental else None)
     site = gx_context_docs(settings)
-    use_vendored_assets(site)
+    use_vendored_assets(site, written_since=started)
     index = site / "index.html"
     log.info("GX Data Docs: %s", index)
     return index
@@ -287,10 +289,14 @@ CDN_ASSETS = {
 VENDOR_EXTRA = ("@fortawesome/fontawesome-free/webfonts",)  # all.min.css loads ../webfonts/*
 
 
-def use_vendored_assets(site: Path, vendor: Path = VENDOR_DIR) -> None:
-    """Copy the vendored JS/CSS into `site`/static/vendor and point the site's HTML at them
-    instead of the CDNs, so the Data Docs (whose index lists its runs by JavaScript) show their
-    content offline. Without the vendored packages the CDN links stay, with a warning."""
+def use_vendored_assets(
+    site: Path, vendor: Path = VENDOR_DIR, *, written_since: float = 0.0
+) -> None:
+    """Copy the vendored JS/CSS into `site`/static/vendor (once) and point the site's HTML
+    written since `written_since` (a build's pages; earlier ones were rewritten by their own
+    build) at them instead of the CDNs, so the Data Docs (whose index lists its runs by
+    JavaScript) show their content offline. Without the vendored packages the CDN links stay,
+    with a warning."""
     missing = [
         name for name in (*CDN_ASSETS.values(), *VENDOR_EXTRA) if not (vendor / name).exists()
     ]
@@ -304,15 +310,19 @@ def use_vendored_assets(site: Path, vendor: Path = VENDOR_DIR) -> None:
         return
     target = site / "static" / "vendor"
     for name in CDN_ASSETS.values():
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(vendor / name, target / name)
+        if not (target / name).exists():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(vendor / name, target / name)
     for name in VENDOR_EXTRA:
-        shutil.copytree(vendor / name, target / name, dirs_exist_ok=True)
+        if not (target / name).exists():
+            shutil.copytree(vendor / name, target / name)
     for page in site.rglob("*.html"):
+        if page.stat().st_mtime < written_since:
+            continue
         html = page.read_text(encoding="utf-8")
         local = os.path.relpath(target, page.parent)
         rewritten = html
         for url, name in CDN_ASSETS.items():
             rewritten = rewritten.replace(url, f"{local}/{name}")
-        if rewritten != html:  # pages of earlier builds were rewritten already
+        if rewritten != html:
             page.write_text(rewritten, encoding="utf-8")
