@@ -1,5 +1,5 @@
 -- Each landing day's quarantine rate over all reasons (a line breaking several rules counts
--- once), with the ingestion run it comes from.
+-- once) of the days :start to :end, with the ingestion run it comes from.
 select distinct
     landing_date,
     input_records,
@@ -8,4 +8,5 @@ select distinct
     ingest_run_id,
     run_status
 from marts.mart_data_quality
+where landing_date between :start and :end
 order by landing_date

@@ -1,4 +1,4 @@
--- Daily KPIs over the whole event history: active users, listening, skips and signups.
+-- Daily KPIs of the days :start to :end: active users, listening, skips and signups.
 -- WAU and MAU are rolling 7- and 30-day windows; before 30 days of history they undercount
 -- (has_full_mau_window is false there).
 select
@@ -13,4 +13,5 @@ select
     new_users,
     has_full_mau_window
 from marts.mart_daily_kpis
+where kpi_date between :start and :end
 order by kpi_date

@@ -3,59 +3,64 @@ and playlist engagement (dbt exposure `listening_dashboard`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboards import charts
-from dashboards.queries import query, require_rows
+from dashboards import charts, filters
+from dashboards.queries import query
 
 SQL = Path(__file__).parent
 TOP_N = 10
+COHORTS = WEEKS = 12  # the retention triangle: the latest 12 cohorts by their first 12 weeks
 
 
 def render() -> None:
     st.title("Listening overview")
-    kpis = require_rows(query(SQL / "daily_kpis.sql"), "marts.mart_daily_kpis")
-    _kpi_tiles(kpis)
+    bounds = query(SQL / "date_bounds.sql")
+    start, end = filters.date_range(bounds, "marts.mart_daily_kpis")
+    kpis = query(SQL / "daily_kpis.sql", start=start, end=end)
+    _kpi_tiles(kpis, first_day=bounds["first_day"].iloc[0])
     _kpi_charts(kpis)
-    _top_of_the_day(kpis)
+    _top_of_the_day(start, end)
 
     st.header("Genre trends")
-    charts.plot(
-        query(SQL / "genre_trends.sql"),
-        "marts.mart_genre_trends",
+    charts.panel(
+        "Plays per genre",
+        query(SQL / "genre_trends.sql", start=start, end=end),
         lambda rows: charts.per_category(
             _by_total(rows, "genre", "plays"),
             x="event_date",
             y="plays",
             category="genre",
-            title="Plays per genre",
             labels={"plays": "plays", "genre": "genre", "event_date": "day"},
             stacked=True,
         ),
     )
 
     st.header("Retention")
-    charts.plot(
-        query(SQL / "retention_cohorts.sql"), "marts.mart_retention_cohorts", _retention_heatmap
+    charts.panel(
+        "Weekly retention by signup cohort",
+        query(SQL / "retention_cohorts.sql", start=start, end=end, cohorts=COHORTS, weeks=WEEKS),
+        _retention_heatmap,
     )
     st.caption(
-        "Share of each weekly signup cohort (ISO weeks) active in each week since signup. "
+        f"Share of each weekly signup cohort (ISO weeks) active in each week since signup: the "
+        f"latest {COHORTS} cohorts of the range by their first {WEEKS} weeks. "
         "* marks weeks the event history covers only in part."
     )
 
     st.header("Playlists")
-    charts.plot(
+    charts.panel(
+        f"Top {TOP_N} playlists by plays (all time)",
         query(SQL / "playlist_engagement.sql", top_n=TOP_N),
-        "marts.mart_playlist_engagement",
         lambda rows: charts.ranking(
             rows,
             label="playlist",
             value="plays",
-            title=f"Top {TOP_N} playlists by plays",
             labels={"plays": "plays started from the playlist", "playlist": "playlist"},
             hover={
                 "listeners": True,
@@ -65,9 +70,13 @@ def render() -> None:
             },
         ),
     )
+    st.caption("The playlist mart counts all plays ever: the date range does not apply here.")
 
 
-def _kpi_tiles(kpis: pd.DataFrame) -> None:
+def _kpi_tiles(kpis: pd.DataFrame, *, first_day: dt.date) -> None:
+    if kpis.empty:  # each chart below says so too
+        st.info(charts.NO_DATA)
+        return
     latest = kpis.iloc[-1]
     previous = kpis.iloc[-2] if len(kpis) > 1 else None
     st.subheader(f"{latest['kpi_date']:%A %d %B %Y}")
@@ -82,6 +91,7 @@ def _kpi_tiles(kpis: pd.DataFrame) -> None:
     for slot, (label, column, number_format, decimals) in zip(
         st.columns(len(tiles)), tiles, strict=True
     ):
+        # A day without plays has no skip rate: the tile shows a dash.
         value = round(float(latest[column]), decimals) if pd.notna(latest[column]) else None
         delta = None
         if previous is not None and value is not None and pd.notna(previous[column]):
@@ -98,7 +108,7 @@ def _kpi_tiles(kpis: pd.DataFrame) -> None:
     if not kpis["has_full_mau_window"].all():
         full_windows = kpis.loc[kpis["has_full_mau_window"], "kpi_date"]
         st.caption(
-            f"The event history starts on {kpis['kpi_date'].iloc[0]:%d %B %Y}: WAU and MAU "
+            f"The event history starts on {first_day:%d %B %Y}: WAU and MAU "
             + (
                 f"count full 7- and 30-day windows from {full_windows.iloc[0]:%d %B %Y} on."
                 if len(full_windows)
@@ -108,60 +118,83 @@ def _kpi_tiles(kpis: pd.DataFrame) -> None:
 
 
 def _kpi_charts(kpis: pd.DataFrame) -> None:
-    # title, columns (column -> legend name), options of charts.time_series
-    kpi_charts: list[tuple[str, dict[str, str], dict[str, bool]]] = [
+    # title, chart of the rows
+    kpi_charts: list[tuple[str, charts.Chart]] = [
         (
             "Active users",
-            {
-                "daily_active_users": "DAU",
-                "weekly_active_users": "WAU",
-                "monthly_active_users": "MAU",
-            },
-            {},
+            lambda rows: charts.stacked_series(
+                rows,
+                x="kpi_date",
+                series={
+                    "daily_active_users": "DAU",
+                    "weekly_active_users": "WAU",
+                    "monthly_active_users": "MAU",
+                },
+                x_title="day",
+            ),
         ),
-        ("Listening hours", {"listening_hours": "hours"}, {"bars": True}),
-        ("Skip rate", {"skip_rate": "skip rate"}, {"percent": True}),
-        ("New users", {"new_users": "new users"}, {"bars": True}),
+        (
+            "Listening hours",
+            lambda rows: charts.time_series(
+                rows,
+                x="kpi_date",
+                series={"listening_hours": "hours"},
+                titles=("day", "hours"),
+                bars=True,
+            ),
+        ),
+        (
+            "Skip rate",
+            lambda rows: charts.time_series(
+                rows,
+                x="kpi_date",
+                series={"skip_rate": "skip rate"},
+                titles=("day", "skips / starts"),
+                percent=True,
+            ),
+        ),
+        (
+            "New users",
+            lambda rows: charts.time_series(
+                rows,
+                x="kpi_date",
+                series={"new_users": "new users"},
+                titles=("day", "signups"),
+                bars=True,
+            ),
+        ),
     ]
-    for slot, (title, series, options) in zip(st.columns(2) * 2, kpi_charts, strict=True):
+    for slot, (title, chart) in zip(st.columns(2) * 2, kpi_charts, strict=True):
         with slot:
-            charts.show(
-                charts.time_series(kpis, x="kpi_date", series=series, title=title, **options)
-            )
+            charts.panel(title, kpis, chart)
 
 
-def _top_of_the_day(kpis: pd.DataFrame) -> None:
+def _top_of_the_day(start: dt.date, end: dt.date) -> None:
     st.header("Top tracks and artists")
     day_picker, _ = st.columns([1, 3])
-    day = day_picker.date_input(
-        "Day",
-        value=kpis["kpi_date"].iloc[-1],
-        min_value=kpis["kpi_date"].iloc[0],
-        max_value=kpis["kpi_date"].iloc[-1],
-    )
+    # One day of the range: the mart ranks tracks per day, and listeners do not add up over days.
+    day = day_picker.date_input("Day", value=end, min_value=start, max_value=end)
     left, right = st.columns(2)
     with left:
-        charts.plot(
+        charts.panel(
+            f"Top {TOP_N} tracks on {day:%d %b %Y}",
             query(SQL / "top_tracks.sql", day=day, top_n=TOP_N),
-            "marts.mart_top_tracks_daily",
             lambda rows: charts.ranking(
                 rows.assign(track=rows["title"] + " · " + rows["artist_name"]),
                 label="track",
                 value="plays",
-                title=f"Top {TOP_N} tracks on {day:%d %b %Y}",
                 labels={"plays": "plays", "track": "track"},
                 hover={"genre": True, "listeners": True, "skip_rate": ":.1%"},
             ),
         )
     with right:
-        charts.plot(
+        charts.panel(
+            f"Top {TOP_N} artists on {day:%d %b %Y}",
             query(SQL / "top_artists.sql", day=day, top_n=TOP_N),
-            "marts.fct_listening_events",
             lambda rows: charts.ranking(
                 rows,
                 label="artist_name",
                 value="plays",
-                title=f"Top {TOP_N} artists on {day:%d %b %Y}",
                 labels={"plays": "plays", "artist_name": "artist"},
                 hover={"listeners": True, "tracks_played": True},
             ),
@@ -181,7 +214,7 @@ def _retention_heatmap(cohorts: pd.DataFrame) -> go.Figure:
         + " (n="
         + cohorts["cohort_size"].astype(str)
         + ")",
-        label=cohorts["retention_rate"].map("{:.0%}".format)
+        label=cohorts["retention_rate"].map("{:.0%}".format, na_action="ignore")
         + cohorts["is_complete_week"].map({True: "", False: "*"}),
     )
     rates = cohorts.pivot(index="cohort", columns="weeks_since_signup", values="retention_rate")
@@ -199,13 +232,11 @@ def _retention_heatmap(cohorts: pd.DataFrame) -> go.Figure:
             zmin=0,
             zmax=1,
             colorbar={"title": "retained", "tickformat": ".0%"},
+            hoverongaps=False,  # the empty half of the triangle: weeks not lived yet
             hovertemplate="cohort %{y}<br>%{x}: %{z:.1%} active<extra></extra>",
         )
     )
-    figure.update_yaxes(autorange="reversed", title="signup week")
-    figure.update_xaxes(side="top", title=None)
-    figure.update_layout(
-        title={"text": "Weekly retention by signup cohort"},
-        height=max(300, 120 + 36 * len(rates)),
-    )
+    figure.update_yaxes(autorange="reversed", title="signup week (cohort size)")
+    figure.update_xaxes(title="weeks since signup", tickangle=0)
+    figure.update_layout(height=max(320, 160 + 36 * len(rates)))  # 12 cohorts: 592 px
     return figure

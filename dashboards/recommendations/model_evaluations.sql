@@ -1,4 +1,5 @@
--- Offline metrics of each model version beside the popularity baseline's, oldest model first.
+-- Offline metrics of the model versions :versions beside the popularity baseline's, oldest
+-- model first.
 select
     model_version,
     model_status,
@@ -7,4 +8,5 @@ select
     baseline_value,
     relative_lift
 from marts.mart_model_evaluations
+where model_version = any(:versions)
 order by trained_at, model_version, metric_name

@@ -1,7 +1,13 @@
--- Online performance of each model version's recommendations, oldest model first.
+-- Online performance of the model versions trained or serving between :start and :end, oldest
+-- model first. A version the registry does not know (named by events or stored lists only) has
+-- no status: it is labelled instead of showing an empty one.
 select
     model_version,
-    model_status,
+    case
+        when is_registered then model_status
+        when recommendations = 0 then 'seen only in events'
+        else 'not in the registry'
+    end as model_status,
     model_engine,
     trained_at,
     first_served_date,
@@ -14,4 +20,7 @@ select
     catalog_coverage,
     user_coverage
 from marts.mart_recommendation_performance
+where
+    (first_served_date <= :end and last_served_date >= :start)
+    or trained_at::date between :start and :end
 order by trained_at nulls first, model_version

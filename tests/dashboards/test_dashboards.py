@@ -1,6 +1,8 @@
 """The dashboards end to end: `audotics dashboards` serves them from a small hand-made warehouse
 (the marts' tables with a few rows, in a database of its own) and headless Chromium renders each
-page; the data of every chart, read from the browser's Plotly objects, must be the rows put in.
+page; the data of every chart, read from the browser's Plotly objects, must be the rows put in,
+and every page must read clearly (no None or NaN, axis titles, bounded heights, a CSV per chart)
+and follow the sidebar's date range and filters.
 
 Chromium: $CHROMIUM_PATH, else `chromium` (Debian's package; `make setup` installs it as root) on
 PATH. Playwright drives it, so no browser is downloaded."""
@@ -8,6 +10,7 @@ PATH. Playwright drives it, so no browser is downloaded."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import time
 import urllib.request
@@ -16,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psycopg
 import pytest
+import sqlalchemy as sa
 import yaml
 from playwright.sync_api import Browser, Page
 
-from audotics.db import libpq_url
+from audotics.db import engine, libpq_url
 from audotics.settings import Settings
 from tests.support import REPO, free_port
 
@@ -50,11 +55,11 @@ def trained_at(day: dt.date) -> dt.datetime:
 
 
 def performance_row(model: str, status: str, trained: dt.date, *numbers: float) -> tuple[Any, ...]:
-    """A mart_recommendation_performance row of a model trained on `trained` that served until the
-    next day. numbers: recommended plays, share of all plays, played through, skipped, stored
-    lists, catalog and user coverage."""
+    """A mart_recommendation_performance row of a registered model trained on `trained` that
+    served until the next day. numbers: recommended plays, share of all plays, played through,
+    skipped, stored lists, catalog and user coverage."""
     served_until = trained + dt.timedelta(days=1)
-    return (model, status, "implicit", trained_at(trained), trained, served_until, *numbers)
+    return (model, status, "implicit", trained_at(trained), trained, served_until, *numbers, True)
 
 
 TRACKS = {  # track_id -> (title, artist_id, artist_name, genre)
@@ -75,10 +80,20 @@ EVENTS = [
 ]
 TOP_ARTISTS = {"Neon Lakes": 4, "Juniper Row": 3, "Mara Quinn": 1}
 MODELS = ["als-20261102-aaaaaa", "als-20261103-bbbbbb"]  # trained in this order
+EVENTS_ONLY_MODEL = "als-20261001-cccccc"  # named by events only: not in the registry
+# Not in the registry: no status, engine, training time, stored lists nor coverage.
+EVENTS_ONLY_PERFORMANCE = (
+    EVENTS_ONLY_MODEL, None, None, None, LATEST, LATEST, 50, 0.05, 0.5, 0.3, 0, None, None, False
+)  # fmt: skip
 GENRE_PLAYS = {"pop": [500, 520, 480, 600], "rock": [300, 380, 370, 400], "jazz": [100] * 4}
 # landing day -> quarantined lines per reason
 QUARANTINED = dict(zip(DAYS, [(100, 40), (80, 60), (120, 20), (90, 30)], strict=True))
 REASONS = ("malformed_json", "unknown_user_id")
+# Reasons with few lines a day: the chart keeps the top 5 reasons and sums the rest as "other".
+MINOR_REASONS = {
+    "bad_timestamp": 9, "duplicate_event": 8, "unknown_track_id": 7,
+    "zero_ms": 6, "bad_context": 2, "bad_device": 1,
+}  # fmt: skip
 INPUT_RECORDS = 20_000
 BROKE_BOTH_RULES = 10  # quarantined lines a day counted under both reasons
 
@@ -136,13 +151,18 @@ WAREHOUSE: dict[str, Table] = {
     ),
     "mart_retention_cohorts": Table(
         "cohort_week date, weeks_since_signup integer, cohort_size bigint, active_users bigint, "
-        "retention_rate double precision, is_complete_week boolean",
+        "retention_rate double precision, is_complete_week boolean, activity_week date",
         [
-            (dt.date(2026, 10, 19), 1, 40, 20, 0.5, False),
-            (dt.date(2026, 10, 19), 2, 40, 10, 0.25, False),
-            (dt.date(2026, 10, 26), 0, 50, 40, 0.8, False),
-            (dt.date(2026, 10, 26), 1, 50, 30, 0.6, False),
-            (dt.date(2026, 11, 2), 0, 30, 27, 0.9, False),
+            # activity_week = cohort_week + weeks_since_signup; the 19 Oct cohort signed up before
+            # the date range, so the triangle leaves it out
+            (*row, row[0] + dt.timedelta(weeks=row[1]))
+            for row in [
+                (dt.date(2026, 10, 19), 1, 40, 20, 0.5, False),
+                (dt.date(2026, 10, 19), 2, 40, 10, 0.25, False),
+                (dt.date(2026, 10, 26), 0, 50, 40, 0.8, False),
+                (dt.date(2026, 10, 26), 1, 50, 30, 0.6, False),
+                (dt.date(2026, 11, 2), 0, 30, 27, 0.9, False),
+            ]
         ],
     ),
     "mart_playlist_engagement": Table(
@@ -161,8 +181,10 @@ WAREHOUSE: dict[str, Table] = {
         "first_served_date date, last_served_date date, recommended_plays bigint, "
         "recommended_play_share double precision, play_through_rate double precision, "
         "skip_rate double precision, recommendations bigint, "
-        "catalog_coverage double precision, user_coverage double precision",
+        "catalog_coverage double precision, user_coverage double precision, "
+        "is_registered boolean",
         [
+            EVENTS_ONLY_PERFORMANCE,
             performance_row(
                 MODELS[1], "published", DAYS[2], 300, 0.15, 0.61, 0.24, 5000, 0.25, 0.95
             ),
@@ -180,6 +202,9 @@ WAREHOUSE: dict[str, Table] = {
             (MODELS[0], "rejected", "recall@10", 0.12, 0.10, 0.2, trained_at(DAYS[1])),
             (MODELS[1], "published", "ndcg@10", 0.12, 0.06, 1.0, trained_at(DAYS[2])),
             (MODELS[1], "published", "recall@10", 0.15, 0.10, 0.5, trained_at(DAYS[2])),
+            # A rate far above the baseline, and a count: each gets a panel of its own scale.
+            (MODELS[1], "published", "coverage@10", 0.31, 0.03, 9.3, trained_at(DAYS[2])),
+            (MODELS[1], "published", "users", 1100, 1100, 0.0, trained_at(DAYS[2])),
         ],
     ),
     "mart_data_quality": Table(
@@ -189,7 +214,7 @@ WAREHOUSE: dict[str, Table] = {
         [
             quality_row(day, reason, count)
             for day, counts in QUARANTINED.items()
-            for reason, count in zip(REASONS, counts, strict=True)
+            for reason, count in [*zip(REASONS, counts, strict=True), *MINOR_REASONS.items()]
         ],
     ),
 }
@@ -220,9 +245,12 @@ def test_hand_made_marts_match_the_dbt_project() -> None:
 
 # --- the browser side ----------------------------------------------------------------------
 
-# The title, traces and drawn marks of every Plotly chart on the page, from Plotly's own objects.
+# The title, y-axis title, height, traces and drawn marks of every Plotly chart on the page, from
+# Plotly's own objects.
 READ_CHARTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(chart => ({
     title: chart._fullLayout.title.text.replace(/<[^>]+>/g, ''),  // Streamlit adds <b> tags
+    y_title: chart._fullLayout.yaxis.title.text,
+    height: chart.getBoundingClientRect().height,
     traces: chart._fullData.map(trace => ({
         name: trace.name,
         type: trace.type,
@@ -323,6 +351,11 @@ def series(chart: dict[str, Any]) -> dict[str, tuple[list[Any], list[Any]]]:
     return {trace["name"]: (trace["x"], trace["y"]) for trace in chart["traces"]}
 
 
+def nulls(values: list[Any]) -> list[Any]:
+    """The values with NaN (Plotly's gaps; NaN != NaN) as None, to compare with the rows."""
+    return [None if value != value else value for value in values]
+
+
 def iso(days: list[dt.date]) -> list[str]:
     return [day.isoformat() for day in days]
 
@@ -336,7 +369,7 @@ LISTENING_CHARTS = {
     "Top 10 artists on 04 Nov 2026",
     "Plays per genre",
     "Weekly retention by signup cohort",
-    "Top 10 playlists by plays",
+    "Top 10 playlists by plays (all time)",
 }
 RECOMMENDATION_CHARTS = {
     "Recommendation-context plays per model version",
@@ -344,6 +377,13 @@ RECOMMENDATION_CHARTS = {
     "Offline metrics per model version",
     "Lift over the popularity baseline",
 }
+QUALITY_CHARTS = {"Quarantine rate per landing day", "Quarantine rate per reason"}
+PAGES = {
+    "Listening overview": LISTENING_CHARTS,
+    "Recommendations": RECOMMENDATION_CHARTS,
+    "Data quality": QUALITY_CHARTS,
+}
+NO_DATA = "No data for this range"
 
 
 def test_without_marts_the_page_says_what_to_run(dashboards: Dashboards) -> None:
@@ -391,45 +431,115 @@ def test_listening_overview_plots_the_marts(dashboards: Dashboards) -> None:
     }
 
     (heatmap,) = charts["Weekly retention by signup cohort"]["traces"]
-    assert heatmap["x"] == ["week 0", "week 1", "week 2"]
-    assert heatmap["y"] == ["19 Oct 2026 (n=40)", "26 Oct 2026 (n=50)", "02 Nov 2026 (n=30)"]
-    assert [[None if rate != rate else rate for rate in row] for row in heatmap["z"]] == [
-        [None, 0.5, 0.25],  # NaN != NaN: a week before the history or after today
-        [0.8, 0.6, None],
-        [0.9, None, None],
+    assert heatmap["x"] == ["week 0", "week 1"]
+    assert heatmap["y"] == ["26 Oct 2026 (n=50)", "02 Nov 2026 (n=30)"]
+    assert [nulls(row) for row in heatmap["z"]] == [
+        [0.8, 0.6],
+        [0.9, None],  # a week after the range
     ]
     assert charts["Weekly retention by signup cohort"]["heatmap_images"] == 1
 
     ((playlist_plays, playlists),) = [
-        (trace["x"], trace["y"]) for trace in charts["Top 10 playlists by plays"]["traces"]
+        (trace["x"], trace["y"])
+        for trace in charts["Top 10 playlists by plays (all time)"]["traces"]
     ]
     assert playlists == ["Morning run (alice)", "Focus (bob)", "Morning run (bob)"]
     assert playlist_plays == [25, 18, 7]  # the unplayed playlist is left out
 
 
+def test_retention_triangle_is_bounded_in_sql(server: Server, dashboards: Dashboards) -> None:
+    """The latest `cohorts` cohorts of the range by their first `weeks` weeks, as of the range's
+    end: the query bounds the triangle, so the page never loads every cohort by every week."""
+    sql = sa.text((REPO / "dashboards" / "listening" / "retention_cohorts.sql").read_text())
+    with engine(server.platform).connect() as connection:
+
+        def triangle(**params: Any) -> list[tuple[str, int]]:
+            rows = pd.read_sql_query(sql, connection, params=params)
+            return [
+                (f"{row.cohort_week:%m-%d}", row.weeks_since_signup) for row in rows.itertuples()
+            ]
+
+        assert triangle(start=DAYS[0], end=LATEST, cohorts=1, weeks=1) == [("11-02", 0)]
+        assert triangle(start=DAYS[0], end=LATEST, cohorts=2, weeks=2) == [
+            ("10-26", 0), ("10-26", 1), ("11-02", 0),
+        ]  # fmt: skip
+        assert triangle(start=DAYS[0], end=DAYS[0], cohorts=12, weeks=12) == [("10-26", 0)]
+        start = dt.date(2026, 10, 1)  # a range that begins before the 19 Oct cohort
+        assert len(triangle(start=start, end=LATEST, cohorts=12, weeks=12)) == 5
+
+
+def settle(page: Page) -> None:
+    """Wait until the app's script run is over: a click while it still redraws can be lost."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+
+
+def first_csv(page: Page) -> tuple[pd.DataFrame, str]:
+    """The rows of the page's first chart from its CSV download, and the file's name."""
+    settle(page)
+    behind = page.get_by_test_id("stExpander").first
+    behind.get_by_text("Table and CSV").click()
+    button = behind.get_by_role("button", name="Download CSV")
+    button.wait_for(state="visible")
+    with page.expect_download() as download:
+        button.click()
+    return pd.read_csv(download.value.path()), download.value.suggested_filename
+
+
+def pick(page: Page, option: str) -> None:
+    """Pick `option` in the sidebar's filter (the page has one)."""
+    settle(page)
+    page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").click()
+    page.get_by_role("option", name=option).click()
+    # Tab away, not Escape: on a menu the rerun has closed already, Escape clears the pick.
+    page.keyboard.press("Tab")
+
+
 def test_recommendations_plot_each_model_version(dashboards: Dashboards) -> None:
-    open_dashboard(dashboards.page, "Recommendations")
-    assert dashboards.page.url.endswith("/recommendations")
-    charts = charts_of(dashboards.page, RECOMMENDATION_CHARTS)
-    online = series(charts["Recommendation-context plays per model version"])
-    assert online == {
-        "share of all plays": (MODELS, [0.12, 0.15]),  # oldest model first
-        "played through": (MODELS, [0.55, 0.61]),
-        "skipped": (MODELS, [0.30, 0.24]),
+    page = dashboards.page
+    open_dashboard(page, "Recommendations")
+    assert page.url.endswith("/recommendations")
+    charts = charts_of(page, RECOMMENDATION_CHARTS)
+    versions = [EVENTS_ONLY_MODEL, *MODELS]  # oldest model first, the unregistered one before
+    # One panel (trace) per measure or metric, each on its own scale: name -> (values, versions).
+    assert series(charts["Recommendation-context plays per model version"]) == {
+        "share of all plays": ([0.05, 0.12, 0.15], versions),
+        "played through": ([0.5, 0.55, 0.61], versions),
+        "skipped": ([0.3, 0.30, 0.24], versions),
     }
-    assert charts["Recommendation-context plays per model version"]["bars"] == 6
-    assert series(charts["Coverage per model version"]) == {
-        "catalog coverage": (MODELS, [0.20, 0.25]),
-        "user coverage": (MODELS, [0.90, 0.95]),
+    assert charts["Recommendation-context plays per model version"]["bars"] == 9
+    coverage = series(charts["Coverage per model version"])
+    assert {name: (nulls(rates), labels) for name, (rates, labels) in coverage.items()} == {
+        "catalog coverage": ([None, 0.20, 0.25], versions),  # no stored lists: no coverage
+        "user coverage": ([None, 0.90, 0.95], versions),
     }
-    metrics = ["ndcg@10", "recall@10"]
     assert series(charts["Offline metrics per model version"]) == {
-        MODELS[0]: (metrics, [0.09, 0.12]),
-        MODELS[1]: (metrics, [0.12, 0.15]),
+        "ndcg@10": ([0.09, 0.12], MODELS),
+        "recall@10": ([0.12, 0.15], MODELS),
+        "coverage@10": ([0.31], MODELS[1:]),
+        "users": ([1100], MODELS[1:]),  # a count, beside the rates but on a scale of its own
     }
-    assert series(charts["Lift over the popularity baseline"]) == {
-        MODELS[0]: (metrics, [0.5, 0.2]),
-        MODELS[1]: (metrics, [1.0, 0.5]),
+    assert (
+        series(charts["Lift over the popularity baseline"])
+        == {  # rates only: no users
+            "ndcg@10": ([0.5, 1.0], MODELS),
+            "recall@10": ([0.2, 0.5], MODELS),
+            "coverage@10": ([9.3], MODELS[1:]),
+        }
+    )
+    # Behind the chart, as a CSV: the version the registry does not know is labelled.
+    csv, _ = first_csv(page)
+    assert list(csv["model_version"]) == versions
+    assert list(csv["model_status"]) == ["seen only in events", "rejected", "published"]
+
+    # The model version filter narrows every chart to the picked versions.
+    pick(page, MODELS[1])
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .every(chart => chart._fullData.every(trace => trace.y.length === 1))"""
+    )
+    offline = series(charts_of(page, RECOMMENDATION_CHARTS)["Offline metrics per model version"])
+    assert {name: versions for name, (_, versions) in offline.items()} == {
+        name: MODELS[1:] for name in ("ndcg@10", "recall@10", "coverage@10", "users")
     }
 
 
@@ -437,14 +547,98 @@ def test_data_quality_plots_quarantine_per_day_and_reason(dashboards: Dashboards
     page = dashboards.page
     open_dashboard(page, "Data quality")
     assert page.url.endswith("/data_quality")
-    charts = charts_of(page, {"Quarantine rate per landing day", "Quarantine rate per reason"})
+    charts = charts_of(page, QUALITY_CHARTS)
     days = iso(DAYS)
     ((by_day_x, by_day_y),) = series(charts["Quarantine rate per landing day"]).values()
     assert by_day_x == days
     assert by_day_y == pytest.approx([0.0065, 0.0065, 0.0065, 0.0055])
     by_reason = series(charts["Quarantine rate per reason"])
-    assert by_reason.keys() == {"malformed_json", "unknown_user_id"}
+    # The 5 reasons with the most lines, biggest first, then the others summed.
+    assert list(by_reason) == [*REASONS, *list(MINOR_REASONS)[:3], "other"]
     assert by_reason["malformed_json"][1] == pytest.approx([0.005, 0.004, 0.006, 0.0045])
     assert by_reason["unknown_user_id"][1] == pytest.approx([0.002, 0.003, 0.001, 0.0015])
-    assert charts["Quarantine rate per reason"]["markers"] == 2 * len(days)
+    assert by_reason["other"][1] == pytest.approx([(6 + 2 + 1) / INPUT_RECORDS] * len(days))
+    assert charts["Quarantine rate per reason"]["markers"] == 6 * len(days)
     assert "No successful ingestion run for 04 Nov 2026" in page.inner_text("body")
+
+    # Behind the chart: its rows as a CSV download.
+    csv, file_name = first_csv(page)
+    assert list(csv["landing_date"]) == days
+    assert list(csv["day_quarantine_rate"]) == pytest.approx(by_day_y)
+    assert file_name == "quarantine-rate-per-landing-day.csv"
+
+    # The reason filter: a minor reason alone is drawn, not summed into "other".
+    pick(page, "bad_device")
+    page.wait_for_function(
+        """names => Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .some(chart => chart._fullData.map(trace => trace.name).join() === names)""",
+        arg="bad_device",
+    )
+    by_reason = series(charts_of(page, QUALITY_CHARTS)["Quarantine rate per reason"])
+    assert by_reason["bad_device"][1] == pytest.approx([1 / INPUT_RECORDS] * len(days))
+
+
+def test_every_page_reads_clearly(dashboards: Dashboards) -> None:
+    """No None or NaN shown, an axis title on every chart's y axis, no chart taller than twice
+    the window, and a CSV download behind every chart."""
+    page = dashboards.page
+    assert page.viewport_size
+    for title, chart_titles in PAGES.items():
+        open_dashboard(page, title)
+        charts = charts_of(page, chart_titles)
+        assert not re.findall(r"\b(?:None|nan|NaN)\b", page.inner_text("body")), title
+        for chart in charts.values():
+            assert chart["y_title"], (title, chart["title"])
+            assert chart["height"] <= 2 * page.viewport_size["height"], (title, chart["title"])
+        assert page.get_by_test_id("stDownloadButton").count() == len(chart_titles), title
+
+
+def set_date_range(page: Page, start: dt.date, end: dt.date) -> None:
+    """Type the range into the sidebar's date fields, as a reader does (year, month, day)."""
+    settle(page)
+    for field, day in (("start", start), ("end", end)):
+        page.get_by_role("spinbutton", name=f"year, Date range {field} date").click()
+        page.keyboard.type(f"{day:%Y%m%d}")
+    page.keyboard.press("Escape")  # closes the calendar
+    page.get_by_role("heading", level=1).click()  # leaving the field sends the range
+
+
+def wait_for_no_data(page: Page, messages: int) -> None:
+    """Wait until the page shows the no-data message `messages` times (it renders in steps)."""
+    page.wait_for_function(
+        "([text, n]) => document.body.innerText.split(text).length - 1 === n",
+        arg=[NO_DATA, messages],
+    )
+
+
+# Last: it leaves the page on a range of its own.
+def test_the_date_range_feeds_the_queries(dashboards: Dashboards) -> None:
+    page = dashboards.page
+    open_dashboard(page, "Listening overview")
+    charts_of(page, LISTENING_CHARTS)
+
+    set_date_range(page, DAYS[1], DAYS[2])
+    # The day of the top tracks and artists follows the range's end.
+    charts = charts_of(
+        page,
+        LISTENING_CHARTS - {"Top 10 tracks on 04 Nov 2026", "Top 10 artists on 04 Nov 2026"}
+        | {"Top 10 tracks on 03 Nov 2026", "Top 10 artists on 03 Nov 2026"},
+    )
+    assert page.get_by_role("heading", name="Tuesday 03 November 2026").is_visible()
+    tiles = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    assert tiles == ["128", "180", "180", "225", "16.67%", "9"]
+    assert series(charts["Active users"])["DAU"] == (iso(DAYS[1:3]), [135, 128])
+    assert series(charts["Plays per genre"])["pop"] == (iso(DAYS[1:3]), [520, 480])
+
+    before_history = (dt.date(2026, 10, 1), dt.date(2026, 10, 5))
+    set_date_range(page, *before_history)
+    # The KPI tiles and every chart say so, but the all-time playlists; nothing reads None/NaN.
+    wait_for_no_data(page, 1 + len(LISTENING_CHARTS) - 1)
+    charts_of(page, {"Top 10 playlists by plays (all time)"})
+    assert not re.findall(r"\b(?:None|nan|NaN)\b", page.inner_text("body"))
+
+    open_dashboard(page, "Data quality")  # a range of its own
+    charts_of(page, QUALITY_CHARTS)
+    set_date_range(page, *before_history)
+    wait_for_no_data(page, 1 + len(QUALITY_CHARTS))  # the tiles and the charts
+    assert not re.findall(r"\b(?:None|nan|NaN)\b", page.inner_text("body"))
