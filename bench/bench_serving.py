@@ -39,8 +39,9 @@ from audotics.lake import tables
 from audotics.lake.tables import Table
 from audotics.services import EmbeddedRedis, free_port, redis_tool_env
 from audotics.settings import Settings
+from experiments.assignment import bounds
 from serving import keys
-from serving.publish import publish_recommendations
+from serving.publish import end_experiment, publish_recommendations, serve_experiment
 
 API_KEY = "bench-key"
 CONNECTIONS = (1, 16, 64)
@@ -209,6 +210,7 @@ def api_table(
                 f"{api['api_us']:.0f} + {api['redis_us']:.0f} + {api['wrk_us']:.0f}",
                 f"{cores * 1e6 / (api['api_us'] + api['redis_us'] + api['wrk_us']):,.0f}",
             ])  # fmt: skip
+        without, with_experiment = experiment_p99(settings, url, script, seconds, runs, processes)
     finally:
         server.terminate()
         server.wait(30)
@@ -226,6 +228,31 @@ def api_table(
     print(f"goals: p99 at 1 connection {p99_single:.2f} ms (< 2 ms: "
           f"{'met' if p99_single < 2 else 'NOT met'}); max {best:,.0f} requests/s "
           f"(>= 10,000: {'met' if best >= 10_000 else 'NOT met'})")  # fmt: skip
+    ratio = with_experiment / without
+    print(f"\nA running experiment (2 arms, 50/50): p99 at 1 connection, median of {runs} "
+          "runs each, interleaved")  # fmt: skip
+    print_table(["conns", "p99 ms without", "p99 ms with", "with/without"],
+                [[1, f"{without:.2f}", f"{with_experiment:.2f}", f"{ratio:.3f}"]])  # fmt: skip
+    print(
+        f"goal: assignment adds at most 5% to p99 -> {ratio - 1:+.1%} "
+        f"({'met' if ratio <= 1.05 else 'NOT met'})"
+    )
+
+
+def experiment_p99(
+    settings: Settings, url: str, script: Path, seconds: int, runs: int,
+    processes: dict[str, psutil.Process],
+) -> tuple[float, float]:  # fmt: skip
+    """Median p99 at 1 connection without and with an experiment between the two versions;
+    the runs alternate, so a change in the machine's load hits both alike."""
+    split = list(zip(("control", "challenger"), VERSIONS, bounds([0.5, 0.5]), strict=True))
+    without, with_experiment = [], []
+    for _ in range(runs):
+        without.append(wrk(url, script, 1, seconds, processes)["p99"])
+        serve_experiment(settings, "bench-ab", "bench-ab", split)
+        with_experiment.append(wrk(url, script, 1, seconds, processes)["p99"])
+        end_experiment(settings)
+    return statistics.median(without), statistics.median(with_experiment)
 
 
 def wait_until_ready(url: str) -> None:

@@ -22,6 +22,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "generate": "demo.world.cli:generate",
     "features": "spark_jobs.features.cli:features",
     "publish": "serving.cli:publish",
+    "experiment": "experiments.cli:experiment_group",
     "serve": "serving.cli:serve",
     "evaluate": "spark_jobs.recommender.evaluate_cli:evaluate_command",
     "train": "spark_jobs.recommender.train:train_command",

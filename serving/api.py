@@ -1,7 +1,8 @@
 """The read API: precomputed recommendations and similar tracks from Redis.
 
 The two /v1 routes are the hot path, a raw ASGI handler: the API key is checked in process,
-then ONE Redis round trip (`READ_SCRIPT`) spends a rate-limit token, reads the `current`
+then ONE Redis round trip (`READ_SCRIPT`) spends a rate-limit token, assigns a user of a running
+experiment its arm, reads the `current`
 pointer and that version's document; the stored JSON is sent as it is once checked (a limit or
 offset slices it). Everything else (/docs, /openapi.json, /healthz, /readyz, /metrics) is
 FastAPI. HEAD is answered wherever GET is. Run it with `audotics serve` (uvicorn, several
@@ -59,10 +60,14 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-# KEYS: the current pointer, the caller's rate-limit key.
+# KEYS: the current pointer, the caller's rate-limit key, the running experiment.
 # ARGV: hash name (users or similar), id, rate per second (0: off), burst, version key prefix.
 # The rate limit is a token bucket kept as GCRA: one number per key, the time at which its
 # bucket will be full again ("theoretical arrival time"), so one GET and one SET per request.
+# A user of a running experiment is assigned an arm here, in the same round trip, as
+# experiments/assignment.py does: the first 8 hex digits of sha1("<salt>:<user id>") against
+# each arm's upper bucket (serving/keys.py, `arms_field`). Replies put the experiment and arm
+# ('' when none) before the document, which may be nil.
 READ_SCRIPT = Script(
     """
 local rate = tonumber(ARGV[3])
@@ -79,13 +84,26 @@ if rate > 0 then
   end
   redis.call('SET', KEYS[2], tostring(full_at), 'PX', math.max(1, math.ceil(full_at - now)))
 end
-local version = redis.call('GET', KEYS[1])
+local version, experiment, arm = nil, '', ''
+if ARGV[1] == 'users' then
+  local running = redis.call('HMGET', KEYS[3], 'id', 'salt', 'arms')
+  if running[1] then
+    local bucket = tonumber(string.sub(redis.sha1hex(running[2] .. ':' .. ARGV[2]), 1, 8), 16)
+    for name, arm_version, upper in string.gmatch(running[3], '(%S+) (%S+) (%d+)') do
+      if bucket < tonumber(upper) then
+        version, experiment, arm = arm_version, running[1], name
+        break
+      end
+    end
+  end
+end
+version = version or redis.call('GET', KEYS[1])
 if not version then return {'unpublished'} end
 local prefix = ARGV[5] .. version
 local document = redis.call('HGET', prefix .. ':' .. ARGV[1], ARGV[2])
-if document then return {'hit', version, document} end
+if document then return {'hit', version, experiment, arm, document} end
 if ARGV[1] == 'users' then
-  return {'fallback', version, redis.call('GET', prefix .. ':popular')}
+  return {'fallback', version, experiment, arm, redis.call('GET', prefix .. ':popular')}
 end
 return {'missing', version}
 """
@@ -291,16 +309,21 @@ class ReadApi:
         limit, offset = _window(scope["query_string"], route)
         try:
             reply = await READ_SCRIPT(
-                self.redis, [keys.CURRENT, bucket], [route.hash_name, entity_id, *self.limit_args]
+                self.redis,
+                [keys.CURRENT, bucket, keys.EXPERIMENT],
+                [route.hash_name, entity_id, *self.limit_args],
             )
         except (RedisUnavailable, RedisReplyError) as exc:
             self.quiet_log.warning("redis", "%s: answered 503", exc)
             raise HttpError(503, "redis_unavailable", REDIS_UNAVAILABLE,
                             headers=_retry_after(1)) from None  # fmt: skip
         outcome = reply[0]
-        if outcome == b"hit" or (outcome == b"fallback" and len(reply) == 3):
+        if outcome == b"hit" or (outcome == b"fallback" and len(reply) == 5):
+            fields = {route.id_name: entity_id}
+            if route.hash_name == "users":  # which experiment and arm served it, or nulls
+                fields.update(experiment=reply[2].decode() or None, arm=reply[3].decode() or None)
             try:
-                return self._document(route.id_name, entity_id, reply[2], limit, offset)
+                return self._document(fields, reply[4], limit, offset)
             except UnusableDocument as exc:
                 self._invalid(route, entity_id, reply[1], str(exc))
         if outcome == b"limited":
@@ -352,9 +375,10 @@ class ReadApi:
         )  # fmt: skip
 
     def _document(
-        self, id_name: str, entity_id: str, stored: bytes, limit: int | None, offset: int
+        self, fields: dict[str, str | None], stored: bytes, limit: int | None, offset: int
     ) -> bytes:
-        """The stored document with the requested id in front; sliced only if asked to."""
+        """The stored document with `fields` (the requested id first) in front; sliced only if
+        asked to."""
         if limit is None and offset == 0:
             digest = hash(stored)  # 64 bits: a corrupt document passing by collision is unlikely
             if digest not in self.valid_documents:
@@ -362,12 +386,10 @@ class ReadApi:
                 if len(self.valid_documents) >= VALIDATED_DOCUMENTS:
                     self.valid_documents.clear()  # bounded memory; hot documents come back soon
                 self.valid_documents.add(digest)
-            return b'{"%s":"%s",%s' % (id_name.encode(), entity_id.encode(), stored[1:])
+            return orjson.dumps(fields)[:-1] + b"," + stored[1:]
         document = _parsed(stored)
         end = None if limit is None else offset + limit
-        return orjson.dumps(
-            {id_name: entity_id, **document, "items": document["items"][offset:end]}
-        )
+        return orjson.dumps({**fields, **document, "items": document["items"][offset:end]})
 
     def _invalid(self, route: ReadRoute, entity_id: str, version: bytes, reason: str) -> NoReturn:
         self.metrics.invalid_documents.labels(reason).inc()

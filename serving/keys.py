@@ -4,7 +4,8 @@ app that reads Redis directly. serving/README.md documents it; change both toget
 Every model version lives in its own keyspace `audotics:serving:v:<version>:*`. Readers follow
 the `current` pointer, which publishing switches only once a version is wholly loaded and
 verified, so a reader that reads the pointer and the value in one round trip (see
-`READ_SCRIPT` in serving/api.py) never sees a partial or mixed version.
+`READ_SCRIPT` in serving/api.py) never sees a partial or mixed version. While an A/B experiment
+runs, the same script assigns each user an arm from EXPERIMENT and serves that arm's version.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ CURRENT = f"{PREFIX}:current"  # STRING: the model version readers get
 PREVIOUS = f"{PREFIX}:previous"  # STRING: the version `audotics publish --rollback` returns to
 VERSIONS = f"{PREFIX}:versions"  # SET: every version with keys in Redis (loading, live, kept)
 PUBLISH_LOCK = f"{PREFIX}:publish-lock"  # STRING: held by the one publisher at work
+# HASH of the running experiment (absent: none): `id`, `salt` and `arms`, see `arms_field`.
+EXPERIMENT = f"{PREFIX}:experiment"
 
 # Model versions become key names: keep them to a safe, readable alphabet.
 _VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -68,6 +71,20 @@ def manifest_key(version: str) -> str:
 
 def version_keys(version: str) -> list[str]:
     return [users_key(version), similar_key(version), popular_key(version), manifest_key(version)]
+
+
+def arms_field(arms: list[tuple[str, str, int]]) -> str:
+    """The `arms` field of EXPERIMENT: `<arm> <version> <upper bucket>` per arm, space
+    separated, in order. A user whose bucket (first 8 hex digits of sha1("<salt>:<user id>"),
+    an integer below 2**32) is below an arm's upper bucket, and not below the one before it,
+    gets that arm's version."""
+    return " ".join(f"{checked_version(name)} {checked_version(version)} {upper}"
+                    for name, version, upper in arms)  # fmt: skip
+
+
+def arm_versions(field: bytes | None) -> set[str]:
+    """The model versions of an `arms` field (None: no experiment)."""
+    return set(field.decode().split()[1::3]) if field else set()
 
 
 def rate_limit_key(key_id: str) -> str:

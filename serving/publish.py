@@ -3,7 +3,8 @@
 A publish reads the version's rows from the lake (`serving.lake_rows`), bulk loads them into
 the version's own keyspace and verifies the key counts (`serving.bulk_load`), and only then
 switches the `current` pointer (one MULTI/EXEC). The version it replaces stays as `previous`
-for an instant rollback; any older one expires. One publisher at a time holds a Redis lock.
+for an instant rollback; any older one expires, unless an arm of the running experiment serves
+it. One publisher at a time holds a Redis lock, also to start, stop or promote an experiment.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ RETIRED_TTL_S = 600  # grace before an older version's keys vanish (apps caching
 
 @dataclass(frozen=True)
 class PublishResult:
-    action: str  # "published", "unchanged" (already current) or "rolled_back"
+    action: str  # "published", "unchanged" (already current), "rolled_back" or "promoted"
     model_version: str  # the version now current
     previous: str | None  # the version a rollback would return to
     users: int  # recommendation documents of the current version
@@ -118,6 +119,54 @@ def rollback(settings: Settings) -> PublishResult:
     return result
 
 
+def serve_experiment(
+    settings: Settings, experiment_id: str, salt: str, arms: list[tuple[str, str, int]]
+) -> None:
+    """Split user traffic between `arms` (name, version, upper bucket: see `keys.arms_field`);
+    refuses a version that is not wholly loaded, and a second experiment."""
+    with _redis_errors():
+        client = redis_client(settings)
+        with publish_lock(client):
+            running = _text(client.hget(keys.EXPERIMENT, "id"))
+            if running is not None:
+                raise PublishError(f"experiment {running} is running: stop or promote it first")
+            loaded = {_text(v) for v in client.smembers(keys.VERSIONS)}
+            for name, version, _ in arms:
+                if version not in loaded or _manifest(client, version).get("status") != "ready":
+                    raise PublishError(
+                        f"arm {name}: model version {version} is not loaded in Redis: publish "
+                        f"it first (audotics publish --model-version {version})"
+                    )
+            client.hset(
+                keys.EXPERIMENT,
+                mapping={"id": experiment_id, "salt": salt, "arms": keys.arms_field(arms)},
+            )
+
+
+def end_experiment(settings: Settings, promoted: str | None = None) -> PublishResult | None:
+    """Serve every user the current version again; with `promoted`, first make that (loaded)
+    version current, as a publish would."""
+    started = time.perf_counter()
+    with _redis_errors():
+        client = redis_client(settings)
+        with publish_lock(client):
+            if promoted is None:
+                client.delete(keys.EXPERIMENT)
+                return None
+            manifest = _manifest(client, promoted)
+            if manifest.get("status") != "ready":
+                raise PublishError(f"model version {promoted} is not wholly loaded in Redis")
+            previous = _switch(client, promoted)
+            client.delete(keys.EXPERIMENT)  # after the switch: its arm's users see no change
+            retired = _retire(client, keep={promoted, previous})
+    result = PublishResult(
+        "promoted", promoted, previous, int(manifest["users"]), int(manifest["tracks"]),
+        retired, time.perf_counter() - started, 0.0,
+    )  # fmt: skip
+    log.info("%s", result.line())
+    return result
+
+
 def _switch(client: redis.Redis, version: str) -> str | None:
     """Point readers at `version`, keep the one it replaces as previous; return previous."""
     current = _text(client.get(keys.CURRENT))
@@ -130,7 +179,8 @@ def _switch(client: redis.Redis, version: str) -> str | None:
 
 
 def _retire(client: redis.Redis, keep: set[str | None]) -> tuple[str, ...]:
-    """Let every version but the current and previous expire."""
+    """Let every version expire but the current, the previous and the running arms' ones."""
+    keep = keep | keys.arm_versions(client.hget(keys.EXPERIMENT, "arms"))
     retired = sorted({_text(v) for v in client.smembers(keys.VERSIONS)} - keep)
     with client.pipeline(transaction=False) as pipe:
         for version in retired:

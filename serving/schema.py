@@ -43,6 +43,13 @@ PUBLISHED_AT = Field(description="When publish loaded this version into Redis (I
 
 class Recommendations(BaseModel):
     user_id: str
+    experiment: str | None = Field(
+        description="The running experiment the user is in (null: none); see `arm`."
+    )
+    arm: str | None = Field(
+        description="The experiment's arm the user is assigned to, whose model version served "
+        "this list (null: no experiment)."
+    )
     model_version: str
     generated_at: str | None = GENERATED_AT
     published_at: str | None = PUBLISHED_AT

@@ -74,7 +74,12 @@ def test_recommendations_are_the_published_documents(api, platform) -> None:
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    expected = {"user_id": USER, **DEMO.user_documents(0, "als-a", platform)[USER]}
+    expected = {
+        "user_id": USER,
+        "experiment": None,
+        "arm": None,
+        **DEMO.user_documents(0, "als-a", platform)[USER],
+    }
     assert response.json() == expected
     Recommendations.model_validate_json(response.content)
     # Ids are matched in canonical lowercase.

@@ -43,7 +43,12 @@ def private_redis(make_settings, tmp_path_factory) -> Iterator[tuple[Settings, E
 
 
 def expected(settings: Settings) -> dict:
-    return {"user_id": USER, **DEMO.user_documents(0, "als-a", settings)[USER]}
+    return {
+        "user_id": USER,
+        "experiment": None,
+        "arm": None,
+        **DEMO.user_documents(0, "als-a", settings)[USER],
+    }
 
 
 def timed_get(api: httpx.Client, path: str) -> tuple[httpx.Response, float]:
