@@ -35,11 +35,11 @@ import pyarrow as pa
 import redis
 
 from audotics import lake
+from audotics.assignment import bounds
 from audotics.lake import tables
 from audotics.lake.tables import Table
 from audotics.services import EmbeddedRedis, free_port, redis_tool_env
 from audotics.settings import Settings
-from experiments.assignment import bounds
 from serving import keys
 from serving.publish import end_experiment, publish_recommendations, serve_experiment
 

@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import click
 
+from audotics.assignment import bounds
 from audotics.settings import get_settings
 from experiments import definition
-from experiments.assignment import bounds
 from experiments.definition import Arm, Experiment, ExperimentError
 
 _ARM = re.compile(r"(?P<name>[^=]+)=(?P<version>[^:]+):(?P<share>.+)")

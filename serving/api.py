@@ -65,7 +65,7 @@ Send = Callable[[Message], Awaitable[None]]
 # The rate limit is a token bucket kept as GCRA: one number per key, the time at which its
 # bucket will be full again ("theoretical arrival time"), so one GET and one SET per request.
 # A user of a running experiment is assigned an arm here, in the same round trip, as
-# experiments/assignment.py does: the first 8 hex digits of sha1("<salt>:<user id>") against
+# audotics/assignment.py does: the first 8 hex digits of sha1("<salt>:<user id>") against
 # each arm's upper bucket (serving/keys.py, `arms_field`). Replies put the experiment and arm
 # ('' when none) before the document, which may be nil.
 READ_SCRIPT = Script(

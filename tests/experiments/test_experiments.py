@@ -13,8 +13,8 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from audotics.assignment import assign
 from audotics.settings import Settings
-from experiments.assignment import assign
 from experiments.cli import experiment_group
 from experiments.definition import Arm, Experiment, ExperimentError
 from serving import keys

@@ -1,8 +1,9 @@
 """Which arm of an experiment a user gets: a pure function of (user id, salt), so the same user
 lands in the same arm on every request, in every process and after restarts.
 
-Dependency-free on purpose: the read API's Lua script (`READ_SCRIPT` in serving/api.py)
-computes the same bucket with `redis.sha1hex`, and the demo world will import this module.
+In the core and dependency-free on purpose: the read API's Lua script (`READ_SCRIPT` in
+serving/api.py) computes the same bucket with `redis.sha1hex`, and the demo world assigns its
+simulated users with it, so the world's exposure and the API's agree.
 """
 
 from __future__ import annotations

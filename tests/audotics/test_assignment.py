@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from experiments.assignment import SCALE, assign, bounds, bucket
+from audotics.assignment import SCALE, assign, bounds, bucket
 
 IDS = [str(uuid.UUID(int=i * 7_919 + 1)) for i in range(100_000)]
 
