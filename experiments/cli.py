@@ -10,7 +10,7 @@ from dataclasses import replace
 import click
 
 from audotics.assignment import bounds
-from audotics.settings import get_settings
+from audotics.settings import Settings, get_settings
 from experiments import definition
 from experiments.definition import Arm, Experiment, ExperimentError
 
@@ -28,8 +28,8 @@ def _arm(text: str) -> Arm:
     return Arm(match["name"], match["version"], share)
 
 
-def _running(experiment_id: str) -> Experiment:
-    experiment = definition.get(get_settings(), experiment_id)
+def _running(settings: Settings, experiment_id: str) -> Experiment:
+    experiment = definition.get(settings, experiment_id)
     if experiment.status != "running":
         raise ExperimentError(f"experiment {experiment_id} is {experiment.status}, not running")
     return experiment
@@ -100,9 +100,10 @@ def stop(experiment_id: str) -> None:
     """End the experiment: every user gets the current model version again."""
     from serving.publish import end_experiment
 
-    experiment = _running(experiment_id)
-    end_experiment(get_settings())
-    definition.record(get_settings(), replace(experiment, status="stopped"))
+    settings = get_settings()
+    experiment = _running(settings, experiment_id)
+    end_experiment(settings)
+    definition.record(settings, replace(experiment, status="stopped"))
     click.echo(f"stopped {experiment_id}")
 
 
@@ -113,8 +114,9 @@ def promote(experiment_id: str, arm: str) -> None:
     """Make ARM's model version the current one for everyone, and end the experiment."""
     from serving.publish import end_experiment
 
-    experiment = _running(experiment_id)
+    settings = get_settings()
+    experiment = _running(settings, experiment_id)
     winner = experiment.arm(arm)
-    result = end_experiment(get_settings(), promoted=winner.model_version)
-    definition.record(get_settings(), replace(experiment, status="promoted", promoted_arm=arm))
+    result = end_experiment(settings, promoted=winner.model_version)
+    definition.record(settings, replace(experiment, status="promoted", promoted_arm=arm))
     click.echo(f"promoted {experiment_id} arm {arm}; {result.line() if result else ''}")
