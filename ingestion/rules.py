@@ -92,6 +92,8 @@ FIELDS: tuple[Field, ...] = (
     Field("context", Kind.STRING, False),
     Field("playlist_id", Kind.STRING, False),
     Field("model_version", Kind.STRING, False),
+    Field("experiment", Kind.STRING, False),
+    Field("arm", Kind.STRING, False),
     Field("device", Kind.STRING, False),
     Field("country", Kind.STRING, False),
 )
@@ -179,6 +181,8 @@ def value_rules(dialect: Dialect) -> tuple[Rule, ...]:
         Rule("unknown_event_type", f"event_type NOT IN {_in(EVENT_TYPES)}"),
         Rule("unknown_context", f"context IS NOT NULL AND context NOT IN {_in(CONTEXTS)}"),
         Rule("unknown_device", f"device IS NOT NULL AND device NOT IN {_in(DEVICES)}"),
+        # An exposure names both the experiment and the arm, or neither.
+        Rule("unpaired_experiment_arm", "(experiment IS NULL) <> (arm IS NULL)"),
         Rule("malformed_event_id", f"NOT {dialect.full_match('event_id', UUID)}"),
         Rule("unknown_user_id", "user_created_at IS NULL"),
         Rule("unknown_track_id", "track_duration_ms IS NULL"),

@@ -113,6 +113,8 @@ SILVER_EVENTS = Table(
         ("context", pa.string()),
         ("playlist_id", pa.string()),
         ("model_version", pa.string()),
+        ("experiment", pa.string()),
+        ("arm", pa.string()),
         ("device", pa.string()),
         ("country", pa.string()),
         ("ingested_at", UTC_TIMESTAMP, False),
@@ -126,6 +128,9 @@ SILVER_EVENTS = Table(
         "ms_played": "`play`/`skip`: ms listened; `like`/`playlist_add`: 0",
         "playlist_id": "set when `context` is `playlist`, and for `playlist_add` (the target)",
         "model_version": "set when `context` is `recommendation`: the model that recommended it",
+        "experiment": "the A/B experiment whose arm served the recommendation, else null",
+        "arm": "that experiment's arm (its model version is `model_version`); set with "
+        "`experiment`",
         "run_id": "Airflow run id or CLI run id",
         "landing_date": "the landing day (ingestion interval) the event arrived in; a rerun of "
         "that day replaces exactly its rows",

@@ -27,7 +27,8 @@ DURATION_MS = 200_000
 GOOD = {
     "event_id": "1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b", "event_type": "play", "user_id": USER,
     "track_id": TRACK, "ts": "2026-11-01T10:00:00.500+02:00", "ms_played": 1000,
-    "context": "search", "playlist_id": None, "model_version": None, "device": "ios",
+    "context": "search", "playlist_id": None, "model_version": None, "experiment": None,
+    "arm": None, "device": "ios",
     "country": "SE",
 }  # fmt: skip
 

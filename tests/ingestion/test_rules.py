@@ -104,6 +104,9 @@ def test_structural_problems_are_reported_per_line_and_good_lines_are_typed(lake
         ({"context": None}, SILVER),
         ({"device": "fax"}, ["unknown_device"]),
         ({"device": "<drop>"}, SILVER),
+        ({"experiment": "ab-1", "arm": "challenger"}, SILVER),  # an exposure
+        ({"experiment": "ab-1"}, ["unpaired_experiment_arm"]),
+        ({"arm": "control", "experiment": None}, ["unpaired_experiment_arm"]),
         ({"event_id": "e1"}, ["malformed_event_id"]),
         ({"event_id": GOOD["event_id"] + "\n"}, ["malformed_event_id"]),
         ({"event_id": GOOD["event_id"].upper()}, SILVER),
