@@ -10,6 +10,8 @@ renamed as (
         track_id,
         playlist_id,
         model_version,
+        experiment as experiment_id,
+        arm as experiment_arm,
         ts as event_at,
         event_date,
         landing_date,
