@@ -137,6 +137,18 @@ class Settings(BaseSettings):
     world_bad_record_rate: float = Field(
         0.01, description="Share of deliberately bad event records (malformed, unknown ids, ...)."
     )
+    world_experiment_days: int = Field(
+        2,
+        description="The world's last days in which an A/B experiment splits recommendation "
+        "traffic between the control model and a challenger (0: none; a one-day world has none, "
+        "for want of a pre-period).",
+    )
+    world_experiment_effect: float = Field(
+        0.5,
+        description="The challenger's true effect in the world's experiment: its recommendation "
+        "sessions run this much longer on average (0.5 = 50% more tracks; fewer minutes than "
+        "that, as sessions end with the hour); 0 = an A/A test.",
+    )
     service_launch_date: dt.date = Field(
         dt.date(2020, 1, 1), description="The service began here: earlier events are invalid."
     )

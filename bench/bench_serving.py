@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import re
 import resource
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -38,14 +39,15 @@ from audotics import lake
 from audotics.assignment import bounds
 from audotics.lake import tables
 from audotics.lake.tables import Table
-from audotics.services import EmbeddedRedis, free_port, redis_tool_env
-from audotics.settings import Settings
+from audotics.services import REDIS_APP_RULES, EmbeddedRedis, free_port
+from audotics.settings import LOCAL_REDIS_ADMIN_USER, Settings
 from serving import keys
 from serving.publish import end_experiment, publish_recommendations, serve_experiment
 
 API_KEY = "bench-key"
 CONNECTIONS = (1, 16, 64)
 VERSIONS = ("bench-a", "bench-b")
+BENCH_REDIS_USER = "bench"  # redis-benchmark's own ACL user, with the application user's rules
 NOW = dt.datetime(2026, 11, 4, tzinfo=dt.UTC)
 TOOLS = {
     "wrk": "apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)",
@@ -77,10 +79,11 @@ def main() -> None:
     redis_server = EmbeddedRedis(settings)
     redis_server.up()
     try:
+        reach = bench_redis_user(settings)
         write_lake(settings, args.users, args.tracks, args.list_length)
-        value_size = publish_table(settings, args.runs)
+        value_size = publish_table(settings, reach, args.runs)
         redis_process = psutil.Process(int((redis_server.root / "redis.pid").read_text()))
-        api_table(settings, redis_process, value_size, args.runs, args.seconds, args.users)
+        api_table(settings, reach, redis_process, value_size, args.runs, args.seconds, args.users)
     finally:
         redis_server.down()
         shutil.rmtree(home, ignore_errors=True)
@@ -139,7 +142,7 @@ def write(settings: Settings, table: Table, columns: dict, predicate: str | None
 # --- publishing -------------------------------------------------------------------------------
 
 
-def publish_table(settings: Settings, runs: int) -> int:
+def publish_table(settings: Settings, reach: list[str], runs: int) -> int:
     """Publish the two versions in turn (each a full load); returns the mean document size."""
     loads = []
     for run in range(runs * 2):
@@ -152,7 +155,7 @@ def publish_table(settings: Settings, runs: int) -> int:
     documents = loads[0].users + loads[0].tracks
     docs_per_s = statistics.median((r.users + r.tracks) / r.load_seconds for r in loads)
     total_s = statistics.median(r.seconds for r in loads)
-    pipelined_set = redis_benchmark(settings, "set", value_size, clients=50, pipeline=64,
+    pipelined_set = redis_benchmark(reach, "set", value_size, clients=50, pipeline=64,
                                     requests=max(documents, 50_000), runs=runs)  # fmt: skip
     print(f"\nPublish ({documents:,} documents of {value_size:,} bytes on average; "
           f"median of {len(loads)} full loads)")  # fmt: skip
@@ -177,8 +180,8 @@ def publish_table(settings: Settings, runs: int) -> int:
 
 
 def api_table(
-    settings: Settings, redis_process: psutil.Process, value_size: int, runs: int, seconds: int,
-    users: int,
+    settings: Settings, reach: list[str], redis_process: psutil.Process, value_size: int,
+    runs: int, seconds: int, users: int,
 ) -> None:  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDOTICS_")}
     env.update({f"AUDOTICS_{name.upper()}": str(getattr(settings, name)) for name in (
@@ -200,7 +203,7 @@ def api_table(
                 [wrk(url, script, connections, seconds, processes) for _ in range(runs)]
             )
             get = redis_benchmark(
-                settings, "get", value_size, clients=connections, pipeline=1,
+                reach, "get", value_size, clients=connections, pipeline=1,
                 requests=max(20_000, int(api["rps"] * seconds)), runs=runs,
             )  # fmt: skip
             rows.append([
@@ -289,10 +292,9 @@ def wrk(
     """Throughput, latency and CPU per request of one wrk run."""
     cpu_before = {name: cpu_seconds(process) for name, process in processes.items()}
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    output = run_tool(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    )
     wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     per_request = {
@@ -331,25 +333,51 @@ def latency_ms(output: str, percentile: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
+def bench_redis_user(settings: Settings) -> list[str]:
+    """The arguments with which redis-benchmark reaches the private Redis: as an ACL user of its
+    own with the application user's rules and a password made for this run. redis-benchmark
+    takes a password only as `-a` on its command line (it reads no REDISCLI_AUTH, unlike
+    redis-cli; `--user` alone sends no AUTH at all), so the application's password stays off
+    it; the user lives in this server's memory only, and is gone with the server."""
+    token = secrets.token_hex(16)
+    creds = settings.local_credentials
+    admin = redis.Redis(port=settings.redis_port, username=LOCAL_REDIS_ADMIN_USER,
+                        password=creds.redis_admin_password)  # fmt: skip
+    admin.execute_command("ACL", "SETUSER", BENCH_REDIS_USER, "reset", "on", f">{token}",
+                          *REDIS_APP_RULES.split())  # fmt: skip
+    admin.close()
+    return ["-h", "127.0.0.1", "-p", str(settings.redis_port),
+            "--user", BENCH_REDIS_USER, "-a", token]  # fmt: skip
+
+
 def redis_benchmark(
-    settings: Settings, test: str, size: int, *, clients: int, pipeline: int, requests: int,
+    reach: list[str], test: str, size: int, *, clients: int, pipeline: int, requests: int,
     runs: int,
 ) -> dict[str, float]:  # fmt: skip
     """Median rps, p50 and p99 of `runs` redis-benchmark runs (GET runs SET first, so the
     values it reads are `size` bytes)."""
     results = []
-    reach, env = redis_tool_env(settings)
     for _ in range(runs):
-        output = subprocess.run(
+        output = run_tool(
             ["redis-benchmark", *reach, "-t", "set" if test == "set" else
              "set,get", "-d", str(size), "-c", str(clients), "-P", str(pipeline),
              "-n", str(requests), "-r", "100000", "--csv"],
-            capture_output=True, text=True, check=True, env=env,
-        ).stdout  # fmt: skip
+        )  # fmt: skip
         row = next(r for r in csv.DictReader(output.splitlines()) if r["test"] == test.upper())
         results.append({"rps": float(row["rps"]), "p50": float(row["p50_latency_ms"]),
                         "p99": float(row["p99_latency_ms"])})  # fmt: skip
     return median_of(results)
+
+
+def run_tool(command: list[str]) -> str:
+    """The standard output of a load tool; its exit code and standard error when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        pairs = zip(["", *command[:-1]], command, strict=True)
+        shown = ["***" if prev == "-a" else a for prev, a in pairs]  # no password on screen
+        sys.exit(f"{' '.join(shown)} exited {done.returncode}: "
+                 f"{(done.stderr or done.stdout).strip()[-2000:]}")  # fmt: skip
+    return done.stdout
 
 
 def median_of(results: list[dict[str, float]]) -> dict[str, float]:

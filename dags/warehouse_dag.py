@@ -6,7 +6,9 @@ build (a failed model or test fails its task and the run).
 
 Runs whenever ingestion has refreshed silver/events or training has registered or published a
 model (any of the three assets, from the `warehouse` stage of `orchestration.stages`): the load
-is incremental, so a run copies only what changed.
+is incremental, so a run copies only what changed. Its last task takes the decision on each
+running A/B experiment from the marts just built (experiments/decision.py): promote, stop or
+continue, recorded in models/experiment_decisions.
 
 Parsing runs no dbt and reads no settings: the dbt graph comes from the manifest `make setup`
 builds with `dbt parse` (DBT_MANIFEST; rebuilt when a dbt file changes), and the warehouse
@@ -27,7 +29,8 @@ from cosmos.constants import (
     TestBehavior,
 )
 
-from orchestration.airflow_support import DEFAULT_ARGS, START_DATE, schedule
+from audotics.lake import tables
+from orchestration.airflow_support import DEFAULT_ARGS, START_DATE, outlets, schedule
 from orchestration.stages import WAREHOUSE
 from warehouse.dbt import DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET, dbt_executable
 from warehouse.watcher import report_after_build, warehouse_connection
@@ -92,4 +95,13 @@ with DAG(
         ),
     )
 
+    @task(outlets=outlets(WAREHOUSE, tables.EXPERIMENT_DECISIONS))
+    def decide_experiments() -> list[dict]:
+        """Promote, stop or continue each running experiment from mart_experiment_results."""
+        from audotics.settings import get_settings
+        from experiments.decision import decide_running
+
+        return [decision.summary() for decision in decide_running(get_settings())]
+
     report_after_build(dbt, load_raw())
+    dbt >> decide_experiments()  # after every model and test of the build

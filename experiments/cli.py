@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 
 import click
 
 from audotics.assignment import bounds
-from audotics.settings import Settings, get_settings
-from experiments import definition
-from experiments.definition import Arm, Experiment, ExperimentError
+from audotics.settings import get_settings
+from experiments import definition, lifecycle
+from experiments.definition import METRICS, Arm, Experiment, ExperimentError
 
 _ARM = re.compile(r"(?P<name>[^=]+)=(?P<version>[^:]+):(?P<share>.+)")
 
@@ -26,13 +25,6 @@ def _arm(text: str) -> Arm:
     except ValueError:
         raise ExperimentError(f"arm {text!r}: share {match['share']!r} is not a number") from None
     return Arm(match["name"], match["version"], share)
-
-
-def _running(settings: Settings, experiment_id: str) -> Experiment:
-    experiment = definition.get(settings, experiment_id)
-    if experiment.status != "running":
-        raise ExperimentError(f"experiment {experiment_id} is {experiment.status}, not running")
-    return experiment
 
 
 @click.group("experiment")
@@ -50,8 +42,13 @@ def experiment_group() -> None:
     metavar="NAME=VERSION:SHARE",
     help="An arm, repeated; the first is the control. Shares sum to 1.",
 )
-@click.option("--metric", required=True, help="The primary metric.")
-@click.option("--guardrail", "guardrails", multiple=True, help="A guardrail metric, repeated.")
+@click.option(
+    "--metric", type=click.Choice(sorted(METRICS)), required=True, help="The primary metric."
+)
+@click.option(
+    "--guardrail", "guardrails", type=click.Choice(sorted(METRICS)), multiple=True,
+    help="A guardrail metric, repeated.",
+)  # fmt: skip
 @click.option("--mde", type=float, required=True, help="Minimum detectable effect (relative).")
 @click.option("--sample-size", type=int, required=True, help="Planned exposed users in all.")
 @click.option("--salt", help="Hashed with each user id to assign arms (default: the id).")
@@ -98,13 +95,9 @@ def status(as_json: bool) -> None:
 @click.argument("experiment_id")
 def stop(experiment_id: str) -> None:
     """End the experiment: every user gets the current model version again."""
-    from serving.publish import end_experiment
-
     settings = get_settings()
-    experiment = _running(settings, experiment_id)
-    end_experiment(settings)
-    definition.record(settings, replace(experiment, status="stopped"))
-    click.echo(f"stopped {experiment_id}")
+    served = lifecycle.conclude(settings, lifecycle.running(settings, experiment_id))
+    click.echo(f"stopped {experiment_id}: {served}")
 
 
 @experiment_group.command("promote")
@@ -112,11 +105,7 @@ def stop(experiment_id: str) -> None:
 @click.argument("arm")
 def promote(experiment_id: str, arm: str) -> None:
     """Make ARM's model version the current one for everyone, and end the experiment."""
-    from serving.publish import end_experiment
-
     settings = get_settings()
-    experiment = _running(settings, experiment_id)
-    winner = experiment.arm(arm)
-    result = end_experiment(settings, promoted=winner.model_version)
-    definition.record(settings, replace(experiment, status="promoted", promoted_arm=arm))
-    click.echo(f"promoted {experiment_id} arm {arm}; {result.line() if result else ''}")
+    experiment = lifecycle.running(settings, experiment_id)
+    served = lifecycle.conclude(settings, experiment, promoted_arm=arm)
+    click.echo(f"promoted {experiment_id} arm {arm}: {served}")

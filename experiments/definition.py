@@ -20,32 +20,16 @@ import pyarrow.compute as pc
 
 from audotics import lake
 from audotics.errors import AudoticsError
-from audotics.lake.tables import UTC_TIMESTAMP, Table
+from audotics.lake.tables import EXPERIMENTS
 from audotics.settings import Settings
 
-EXPERIMENTS = Table(
-    "models",
-    "experiments",
-    "One row per A/B experiment between model versions: arms, metrics, plan, status.",
-    pa.schema(
-        [
-            ("experiment_id", pa.string()),
-            ("salt", pa.string()),
-            ("arms", pa.string()),
-            ("primary_metric", pa.string()),
-            ("guardrails", pa.string()),
-            ("mde", pa.float64()),
-            ("sample_size", pa.int64()),
-            ("status", pa.string()),
-            ("promoted_arm", pa.string()),
-            ("created_at", UTC_TIMESTAMP),
-            ("status_changed_at", UTC_TIMESTAMP),
-        ]
-    ),
-    keys=("experiment_id",),
-    notes={"arms": "JSON list of {name, model_version, share}; the first is the control"},
-)
 STATUSES = ("running", "stopped", "promoted")
+# The metrics mart_experiment_results computes per exposed user, and which way is better.
+METRICS = {
+    "recommendation_minutes": "higher",  # minutes listened from the experiment's recommendations
+    "listening_minutes": "higher",  # all listening since the experiment began
+    "skip_rate": "lower",  # skips among the plays and skips of its recommendations
+}
 # Ids and arm names reach Redis (serving/keys.py) and the warehouse: a safe alphabet.
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SHARE_TOLERANCE = 1e-9
@@ -96,8 +80,9 @@ class Experiment:
         total = sum(arm.share for arm in self.arms)
         if abs(total - 1) > SHARE_TOLERANCE:
             raise ExperimentError(f"arms: shares must sum to 1, got {total:g}")
-        if not self.primary_metric:
-            raise ExperimentError("primary metric: must be named")
+        for metric in (self.primary_metric, *self.guardrails):
+            if metric not in METRICS:
+                raise ExperimentError(f"metric {metric!r}: not one of {sorted(METRICS)}")
         if self.primary_metric in self.guardrails:
             raise ExperimentError(f"guardrails: {self.primary_metric} is the primary metric")
         if not (math.isfinite(self.mde) and self.mde > 0):

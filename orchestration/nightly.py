@@ -90,6 +90,8 @@ def print_report(ctx: RunContext) -> None:
             f"  warehouse: {report['warehouse']['rows_loaded']:,} rows loaded; dbt build: "
             "all models and tests passed"
         )
+    for line in report.get("experiments", []):
+        click.echo(f"  {line}")
     click.echo("\nWhere to look next:")
     click.echo(f"  lake:          {settings.lake_root}")
     # Served, not file:// paths: dbt's page cannot fetch its manifest from file://.

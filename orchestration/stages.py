@@ -156,11 +156,15 @@ def _erasures(ctx: RunContext) -> str:
 
 
 def _warehouse(ctx: RunContext) -> str:
+    from experiments.decision import decide_running, report_lines
     from warehouse.build import build_warehouse
 
     report, _ = build_warehouse(ctx.settings)
+    decisions = decide_running(ctx.settings)  # on the marts just built
     ctx.report["warehouse"] = {"rows_loaded": report.rows_loaded}
-    return f"{report.rows_loaded:,} rows loaded into raw; dbt build passed"
+    ctx.report["experiments"] = [line for d in decisions for line in report_lines(ctx.settings, d)]
+    decided = "".join(f"; {d.line()}" for d in decisions)
+    return f"{report.rows_loaded:,} rows loaded into raw; dbt build passed{decided}"
 
 
 def _dbt_docs(ctx: RunContext) -> str:
@@ -173,7 +177,9 @@ def _dbt_docs(ctx: RunContext) -> str:
 # --- the registry -------------------------------------------------------------------------------
 
 SERVICES = Stage("services", _services)
-WORLD = Stage("world", _world)
+# The world registers the experiment its service ran (models/experiments), as its operator would
+# have with `audotics experiment start`.
+WORLD = Stage("world", _world, writes=(tables.EXPERIMENTS,))
 INGEST = Stage(
     "ingest",
     _ingest,
@@ -250,8 +256,11 @@ WAREHOUSE = Stage(
         tables.INGEST_RUNS,
         tables.MODEL_REGISTRY,
         tables.RECOMMENDATIONS,
+        tables.EXPERIMENTS,
         tables.GDPR_REQUESTS,
     ),
+    # After dbt, the decision on each running experiment from its results (experiments/decision.py).
+    writes=(tables.EXPERIMENT_DECISIONS,),
     # The load is incremental: any of these changing is worth a run.
     trigger=Trigger(
         (tables.SILVER_EVENTS, tables.MODEL_REGISTRY, tables.RECOMMENDATIONS), mode="any"

@@ -143,6 +143,12 @@ def serve_experiment(
             )
 
 
+def serving_experiment(settings: Settings) -> str | None:
+    """The id of the experiment whose arms the read API serves, or None."""
+    with _redis_errors():
+        return _text(redis_client(settings).hget(keys.EXPERIMENT, "id"))
+
+
 def end_experiment(settings: Settings, promoted: str | None = None) -> PublishResult | None:
     """Serve every user the current version again; with `promoted`, first make that (loaded)
     version current, as a publish would."""

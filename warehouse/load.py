@@ -63,6 +63,8 @@ SOURCES: tuple[LakeSource, ...] = (
     LakeSource(tables.INGEST_RUNS, "ingest_runs"),
     LakeSource(tables.MODEL_REGISTRY, "model_registry"),
     LakeSource(tables.RECOMMENDATIONS, "recommendations"),
+    # Absent until the first experiment; its arms and plan drive mart_experiment_results.
+    LakeSource(tables.EXPERIMENTS, "experiments", optional=True),
     # The reconciliation of quarantine with ingest runs accounts for the lines erased since.
     LakeSource(tables.GDPR_REQUESTS, "gdpr_requests", optional=True),
 )

@@ -301,6 +301,58 @@ MODEL_REGISTRY = Table(
         "status": "`candidate`, `published` or `rejected`",
     },
 )
+EXPERIMENTS = Table(
+    "models",
+    "experiments",
+    "One row per A/B experiment between model versions: arms, metrics, plan, status.",
+    _schema(
+        ("experiment_id", pa.string(), False),
+        ("salt", pa.string()),
+        ("arms", pa.string()),
+        ("primary_metric", pa.string()),
+        ("guardrails", pa.string()),
+        ("mde", pa.float64()),
+        ("sample_size", pa.int64()),
+        ("status", pa.string()),
+        ("promoted_arm", pa.string()),
+        ("created_at", UTC_TIMESTAMP),
+        ("status_changed_at", UTC_TIMESTAMP),
+    ),
+    keys=("experiment_id",),
+    notes={
+        "salt": "hashed with each user id to assign arms (`audotics.assignment`)",
+        "arms": "JSON list of {name, model_version, share}; the first is the control",
+        "guardrails": "JSON list of metric names",
+        "mde": "minimum detectable effect, relative (0.1 = 10%)",
+        "sample_size": "planned exposed users, all arms together",
+        "status": "`running`, then `stopped` or `promoted`",
+        "created_at": "when the experiment started: its pre-period ends here",
+    },
+)
+EXPERIMENT_DECISIONS = Table(
+    "models",
+    "experiment_decisions",
+    "Every decision taken on a running experiment from its results in the warehouse: "
+    "continue, promote or stop, and why.",
+    _schema(
+        ("experiment_id", pa.string(), False),
+        ("decided_at", UTC_TIMESTAMP, False),
+        ("results_as_of", pa.date32()),
+        ("decision", pa.string(), False),
+        ("arm", pa.string()),
+        ("reason", pa.string()),
+        ("exposed_users", pa.int64()),
+        ("primary_lift", pa.float64()),
+        ("primary_lift_ci_low", pa.float64()),
+        ("primary_lift_ci_high", pa.float64()),
+        ("srm_p_value", pa.float64()),
+    ),
+    keys=("experiment_id", "decided_at"),
+    notes={
+        "decision": "`continue`, `promote` (the challenger `arm`) or `stop` (control stays)",
+        "primary_lift": "CUPED-adjusted relative difference of the primary metric from control",
+    },
+)
 USER_FACTORS = Table(
     "models", "user_factors",
     "ALS user factors of each model version.",
@@ -383,8 +435,8 @@ TABLES: tuple[Table, ...] = (
     BRONZE_EVENTS, QUARANTINE_EVENTS, SILVER_EVENTS,
     SILVER_USERS, SILVER_ARTISTS, SILVER_TRACKS, SILVER_PLAYLISTS, SILVER_PLAYLIST_TRACKS,
     INGEST_RUNS, USER_FEATURES, TRACK_FEATURES, INTERACTIONS,
-    MODEL_REGISTRY, USER_FACTORS, ITEM_FACTORS, RECOMMENDATIONS, SIMILAR_TRACKS,
-    GDPR_REQUESTS,
+    MODEL_REGISTRY, EXPERIMENTS, EXPERIMENT_DECISIONS, USER_FACTORS, ITEM_FACTORS,
+    RECOMMENDATIONS, SIMILAR_TRACKS, GDPR_REQUESTS,
 )  # fmt: skip
 SCD2_TABLES: tuple[Table, ...] = tuple(t for t in TABLES if t.scd2)
 

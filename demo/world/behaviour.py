@@ -5,7 +5,9 @@ A session is one user listening to several tracks in a row. Its user is drawn by
 users who had signed up by then; its genre comes from the user's stable genre taste (sometimes
 a random genre: exploring); its tracks come from the user's favourite artists or the genre's
 tracks by Zipf popularity, among tracks released by then. Skips are likelier the further a
-track is from the user's taste; likes and playlist adds likelier the closer."""
+track is from the user's taste; likes and playlist adds likelier the closer. While the world's
+A/B experiment runs, a recommendation session is served by its user's arm, and the arm's
+quality sets how long the session runs (demo/world/experiment.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from demo.world.catalog import FAVOURITE_ARTISTS, Catalog, TrackPools
+from demo.world.experiment import WorldExperiment
 from demo.world.pools import Pool, choose, choose_per_row
 from demo.world.vocab import (
     CONTEXT_WEIGHTS,
@@ -24,6 +27,7 @@ from demo.world.vocab import (
     PLAYLIST_ADD,
     PLAYLIST_CONTEXT,
     RADIO_CONTEXT,
+    RECOMMENDATION_CONTEXT,
     SKIP,
 )
 
@@ -52,6 +56,7 @@ class EventBatch:
     context: np.ndarray
     playlist: np.ndarray  # -1 = none
     device: np.ndarray
+    arm: np.ndarray  # the experiment arm that served a recommendation session; -1 = none
     session: np.ndarray  # order of generation, for truncating whole sessions first
 
     def __len__(self) -> int:
@@ -74,8 +79,11 @@ class EventBatch:
 class Behaviour:
     """The listening model of one catalog, with its draw pools built once."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, experiment: WorldExperiment | None = None) -> None:
         self.catalog = catalog
+        self.experiment = experiment
+        if experiment is not None:
+            self.user_arm = experiment.arm_of_users(catalog.users.ids)
         users, playlists = catalog.users, catalog.playlists
         origin = catalog.spec.launch_ms
         self.tracks = TrackPools.build(catalog.tracks, origin)
@@ -113,7 +121,11 @@ class Behaviour:
             usual, self.catalog.users.device[user], choose(rng, DEVICE_WEIGHTS, count)
         )
 
-        length = rng.geometric(1 / SESSION_MEAN_TRACKS, count)
+        arm = self._arm(user, context, start_ms)
+        mean_tracks = SESSION_MEAN_TRACKS * (
+            self.experiment.session_length_factor(arm) if self.experiment else 1.0
+        )
+        length = rng.geometric(1 / mean_tracks, count)
         session = np.repeat(np.arange(count), length)
         event_type, track, ts_ms, ms_played, affinity = self._listens(
             rng, session, user[session], genre[session], start_ms[session]
@@ -129,9 +141,20 @@ class Behaviour:
             context=context[session],
             playlist=playlist[session],
             device=device[session],
+            arm=arm[session],
             session=session,
         )
         return self._with_reactions(rng, listens, affinity[keep], until_ms)
+
+    def _arm(self, user: np.ndarray, context: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
+        """The arm serving each session: the user's, for recommendation sessions started while
+        the experiment runs; else -1."""
+        experiment = self.experiment
+        if experiment is None:
+            return np.full(len(user), -1)
+        running = (start_ms >= experiment.start_ms) & (start_ms < experiment.end_ms)
+        served = running & (context == RECOMMENDATION_CONTEXT)
+        return np.where(served, self.user_arm[user], -1)
 
     def _session_genre(self, rng: np.random.Generator, user: np.ndarray) -> np.ndarray:
         count = len(user)
@@ -235,5 +258,6 @@ def _as_reaction(
         context=batch.context,
         playlist=playlist,
         device=batch.device,
+        arm=batch.arm,
         session=batch.session,
     )

@@ -9,7 +9,6 @@ chunk's lines depend only on the seed, the settings and where the chunk is."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from demo.world.bad_records import BadRecordMaker
 from demo.world.behaviour import Behaviour, EventBatch
 from demo.world.catalog import Catalog
+from demo.world.experiment import model_versions, plan_experiment
 from demo.world.formats import MS_PER_DAY, MS_PER_HOUR, uuid_bytes
 from demo.world.jsonlines import assemble, integers, iso_times, quoted
 from demo.world.landing import BackgroundGzipWriter, hour_file
@@ -153,11 +153,15 @@ def write_events(
 
 class ChunkGenerator:
     """Turns a chunk of the plan into its lines, with the catalog's ids and the model
-    versions the app would have recommended with."""
+    versions the app would have recommended with (an experiment arm's, while it runs)."""
 
     def __init__(self, spec: WorldSpec, catalog: Catalog) -> None:
         self.spec = spec
-        self.behaviour = Behaviour(catalog)
+        experiment = plan_experiment(spec)
+        self.behaviour = Behaviour(catalog, experiment)
+        daily = model_versions(spec)
+        arms = experiment.arms if experiment else ()
+        self.first_arm_version = len(daily)  # model_version index of arm 0
         self.bad_records = BadRecordMaker(spec.launch_ms)
         # Each field's JSON values, to index with the events' codes and catalog indexes.
         self.encoded = {
@@ -166,7 +170,10 @@ class ChunkGenerator:
             "track_id": catalog.tracks.ids.astype("S36"),
             "context": quoted(CONTEXTS),
             "playlist_id": quoted([*catalog.playlists.ids, None]),  # index -1: null
-            "model_version": quoted([*model_versions(spec), None]),  # by day
+            # By day, then by arm; the last: null.
+            "model_version": quoted([*daily, *(version for _, version, _ in arms), None]),
+            "experiment": quoted([experiment.experiment_id if experiment else None, None]),
+            "arm": quoted([*(name for name, _, _ in arms), None]),  # index -1: null
             "device": quoted(DEVICES),
             "country": quoted(COUNTRIES)[catalog.users.country],  # by user
         }
@@ -248,6 +255,8 @@ class ChunkGenerator:
         day = (events.ts_ms - self.spec.start_ms) // MS_PER_DAY
         recommended = events.context == RECOMMENDATION_CONTEXT
         model = np.where(recommended, day, len(encoded["model_version"]) - 1)  # last: null
+        served = events.arm >= 0
+        model = np.where(served, self.first_arm_version + events.arm, model)
         return assemble(
             [
                 b'{"event_id":"', uuid_bytes(rng, len(events)),
@@ -259,23 +268,14 @@ class ChunkGenerator:
                 b',"context":', encoded["context"][events.context],
                 b',"playlist_id":', encoded["playlist_id"][events.playlist],
                 b',"model_version":', encoded["model_version"][model],
+                b',"experiment":', encoded["experiment"][np.where(served, 0, 1)],
+                b',"arm":', encoded["arm"][events.arm],
                 b',"device":', encoded["device"][events.device],
                 b',"country":', encoded["country"][events.user],
                 b"}\n",
             ],
             len(events),
         )  # fmt: skip
-
-
-def model_versions(spec: WorldSpec) -> list[str]:
-    """Per day of the world, the recommendation model the app served (trained the night
-    before): fictional versions in the registry's format, e.g. `als-20261031-1a2b3c`."""
-    versions = []
-    for day in spec.dates():
-        trained = day - dt.timedelta(days=1)
-        digest = hashlib.sha256(f"{spec.seed}:{trained}".encode()).hexdigest()[:6]
-        versions.append(f"als-{trained:%Y%m%d}-{digest}")
-    return versions
 
 
 def _apportion(total: int, shares: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Generate a whole world into the places a settings object names: the app database (schema
-`app`) and `<landing_root>/events`, then the manifest that describes it.
+`app`) and `<landing_root>/events`, then the manifest that describes it; the A/B experiment the
+world's service ran is entered in the lake's register of experiments, as its operator would have
+started it (demo/world/experiment.py).
 
 Re-running with the same world settings rewrites the same world. A different world (other
 seed, sizes or dates) already in the landing folder is replaced only with `force`, because
@@ -16,6 +18,7 @@ from demo.world.catalog import build_catalog
 from demo.world.database import load_catalog
 from demo.world.errors import WorldError
 from demo.world.events import write_events
+from demo.world.experiment import plan_experiment, register
 from demo.world.landing import events_root, generated_files, remove_world
 from demo.world.manifest import WorldManifest, manifest_path, read_manifest
 from demo.world.spec import WorldSpec
@@ -38,6 +41,9 @@ def generate_world(
     remove_world(events)
     started = time.perf_counter()
     written = write_events(spec, catalog, events, progress=progress)
+    experiment = plan_experiment(spec)
+    if experiment is not None:
+        register(settings, experiment)
     manifest = WorldManifest(
         seed=spec.seed,
         settings=spec.as_settings(),
@@ -52,6 +58,7 @@ def generate_world(
             "catalog": round(catalog_seconds, 3),
             "events": round(time.perf_counter() - started, 3),
         },
+        experiment=experiment.as_dict() if experiment else None,
     )
     _write_atomically(manifest_path(events), manifest.to_json())
     return manifest

@@ -58,6 +58,7 @@ class WorldManifest:
     gzip_bytes: int  # and as written
     generated_at: str
     seconds: dict[str, float]  # wall time per phase
+    experiment: dict[str, Any] | None = None  # the A/B experiment run (experiment.as_dict)
 
     @property
     def totals(self) -> Counts:

@@ -23,6 +23,8 @@ OVERRIDABLE = {
     "tracks": "world_tracks",
     "events_per_day": "world_events_per_day",
     "bad_rate": "world_bad_record_rate",
+    "experiment_days": "world_experiment_days",
+    "experiment_effect": "world_experiment_effect",
 }
 # WorldSpec field -> the setting it comes from: the world's options and what else shapes it.
 SETTING_OF = {
@@ -42,6 +44,8 @@ class WorldSpec:
     tracks: int
     events_per_day: int
     bad_rate: float
+    experiment_days: int
+    experiment_effect: float
     launch_date: dt.date
     lateness_days: int
 
@@ -61,6 +65,13 @@ class WorldSpec:
             raise WorldError(
                 f"world_tracks ({self.tracks}) must be at least world_artists ({self.artists}): "
                 "every artist has a track"
+            )
+        if self.experiment_days < 0:
+            raise WorldError(f"world_experiment_days must be >= 0, got {self.experiment_days}")
+        if not -0.5 <= self.experiment_effect <= 1.0:
+            raise WorldError(
+                "world_experiment_effect must be a relative effect between -0.5 and 1.0, got "
+                f"{self.experiment_effect}"
             )
         if self.lateness_days < 0:
             raise WorldError(f"lateness_days must be >= 0, got {self.lateness_days}")

@@ -52,7 +52,7 @@ COUNTRY_WEIGHTS = np.array(
 
 DEVICE_WEIGHTS = np.array([0.35, 0.40, 0.10, 0.15])
 
-CONTEXT_WEIGHTS = np.array([0.30, 0.10, 0.15, 0.20, 0.25])
+CONTEXT_WEIGHTS = np.array([0.28, 0.10, 0.20, 0.20, 0.22])
 PLAYLIST_CONTEXT = CONTEXTS.index("playlist")
 RECOMMENDATION_CONTEXT = CONTEXTS.index("recommendation")
 RADIO_CONTEXT = CONTEXTS.index("radio")

@@ -33,7 +33,8 @@ def experiment(**changes: object) -> Experiment:
     fields: dict[str, object] = dict(
         experiment_id="exp-1", salt="exp-1",
         arms=(Arm("control", "als-a", 0.5), Arm("challenger", "als-b", 0.5)),
-        primary_metric="minutes_per_user", guardrails=("skip_rate",), mde=0.02, sample_size=1000,
+        primary_metric="recommendation_minutes", guardrails=("skip_rate",), mde=0.02,
+        sample_size=1000,
     )  # fmt: skip
     return Experiment(**{**fields, **changes})  # type: ignore[arg-type]
 
@@ -47,7 +48,8 @@ def experiment(**changes: object) -> Experiment:
         ({"arms": (Arm("a", "als-a", 0.5), Arm("a", "als-b", 0.5))}, "arms: names must differ"),
         ({"arms": (Arm("a", "als-a", 0.5), Arm("b", "als-b", 0.4))}, "shares must sum to 1"),
         ({"arms": (Arm("a", "als-a", 0.0), Arm("b", "als-b", 1.0))}, "arm a: share must be"),
-        ({"guardrails": ("minutes_per_user",)}, "guardrails: minutes_per_user is the primary"),
+        ({"guardrails": ("recommendation_minutes",)}, "guardrails: recommendation_minutes is"),
+        ({"primary_metric": "minutes"}, "metric 'minutes': not one of"),
         ({"mde": 0.0}, "mde: must be a positive effect"),
         ({"sample_size": 1}, "sample size: must be at least one user per arm"),
     ],
@@ -99,7 +101,7 @@ def cli(*args: str) -> str:
 
 
 def start(experiment_id: str, *arms: str, salt: str | None = None) -> str:
-    plan = ["--metric", "minutes", "--guardrail", "skip_rate", "--mde", "0.02",
+    plan = ["--metric", "recommendation_minutes", "--guardrail", "skip_rate", "--mde", "0.02",
             "--sample-size", "600"]  # fmt: skip
     return cli("start", experiment_id, *arms, *plan, *(["--salt", salt] if salt else []))
 
