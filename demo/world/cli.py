@@ -31,6 +31,16 @@ from demo.world.spec import with_overrides
     help="Share of bad records [world_bad_record_rate].",
 )
 @click.option(
+    "--experiment-days",
+    type=click.IntRange(min=0),
+    help="Last days under the A/B experiment [world_experiment_days].",
+)
+@click.option(
+    "--experiment-effect",
+    type=click.FloatRange(-0.5, 1.0),
+    help="The challenger's true effect on its recommendation sessions [world_experiment_effect].",
+)
+@click.option(
     "--force", is_flag=True, help="Replace a different world already in the landing folder."
 )
 @click.option(
@@ -45,6 +55,8 @@ def generate(
     tracks: int | None,
     events_per_day: int | None,
     bad_rate: float | None,
+    experiment_days: int | None,
+    experiment_effect: float | None,
     force: bool,
     progress: bool | None,
 ) -> None:
@@ -64,6 +76,8 @@ def generate(
         tracks=tracks,
         events_per_day=events_per_day,
         bad_rate=bad_rate,
+        experiment_days=experiment_days,
+        experiment_effect=experiment_effect,
     )
     if settings.embedded_postgres:
         services.EmbeddedPostgres(settings).up()
