@@ -324,6 +324,7 @@ class DuckDBEngine(Engine):
                 f"ANTI JOIN duplicates USING ({LINE})",
                 silver,
             ),
+            schema_mode="merge",  # a silver table from before `experiment`/`arm` gains them
         )
 
     def _judged(self) -> str:

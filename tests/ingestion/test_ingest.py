@@ -114,6 +114,25 @@ def test_rerunning_an_interval_three_times_gives_the_same_tables(world) -> None:
     assert len(third) == 1 and third[0]["silver_rows"] == manifest.days[str(day)].valid_events
 
 
+def test_a_silver_table_from_before_the_experiment_columns_gains_them(world) -> None:
+    """A lake written before events carried `experiment` and `arm`: the next day's refine adds
+    the two columns, and the older days keep every row (null in them)."""
+    settings, manifest = world
+    first, last = landing_days(settings)
+    ingest(settings, [first, last], run_id="before-upgrade")
+    old = lake.read_arrow(settings, tables.SILVER_EVENTS).drop_columns(["experiment", "arm"])
+    lake.write_arrow(settings, tables.SILVER_EVENTS, old, mode="overwrite", schema_mode="overwrite")
+
+    ingest(settings, [last], run_id="after-upgrade")
+    silver = lake.read_arrow(settings, tables.SILVER_EVENTS)
+    assert silver.num_rows == old.num_rows
+    on_first = silver.filter(pc.field("landing_date") == first)
+    assert on_first["experiment"].null_count == on_first.num_rows
+    on_last = silver.filter(pc.field("landing_date") == last)
+    assert set(on_last["experiment"].drop_null().to_pylist()) == {
+        manifest.experiment["experiment_id"]}  # fmt: skip
+
+
 def test_backfill_over_a_date_range_with_the_cli(world, env_for) -> None:
     settings, manifest = world
     days = landing_days(settings)
