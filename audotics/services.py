@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import pwd
+import secrets
 import socket
 import stat
 import subprocess
@@ -27,7 +28,6 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import psycopg
 import redis
@@ -58,6 +58,7 @@ HBA_HEADER = "# audotics: SCRAM passwords only, 127.0.0.1 only; the superuser by
 # Everything but @dangerous (CONFIG, DEBUG, MODULE, SHUTDOWN, ACL, REPLICAOF, MIGRATE, ...),
 # plus FLUSHDB (data, like DEL), and BGREWRITEAOF with INFO: GDPR erasure rewrites the AOF
 # after deleting and watches the rewrite in INFO persistence.
+REDIS_BENCHMARK_USER = "bench"  # redis-benchmark's own ACL user (redis_benchmark_args)
 REDIS_APP_RULES = "~* &* +@all -@dangerous +flushdb +bgrewriteaof +info +client|setname +client|id"
 
 
@@ -599,15 +600,23 @@ def redis_admin_client(settings: Settings) -> redis.Redis:
     return EmbeddedRedis(settings)._client()
 
 
-def redis_tool_env(settings: Settings) -> tuple[list[str], dict[str, str]]:
-    """The arguments and environment with which redis-cli and redis-benchmark reach the
-    platform's Redis as its application user (the password in REDISCLI_AUTH, never on a
-    command line other users can read)."""
-    url = urlsplit(settings.redis_dsn)
-    args = ["-h", url.hostname or "127.0.0.1", "-p", str(url.port or 6379)]
-    env = dict(os.environ)
-    if url.username:
-        args += ["--user", unquote(url.username)]
-    if url.password:
-        env["REDISCLI_AUTH"] = unquote(url.password)
-    return args, env
+def redis_benchmark_args(settings: Settings) -> list[str]:
+    """The arguments with which redis-benchmark reaches the embedded Redis: as an ACL user of its
+    own, with the application user's rules and a password made for this call. redis-benchmark
+    takes a password only as `-a` on its command line (it reads no REDISCLI_AUTH, and `--user`
+    alone sends no AUTH), so the application's password stays off it; the user lives in the
+    server's memory only and is gone when the server stops."""
+    token = secrets.token_hex(16)
+    admin = redis.Redis(
+        port=settings.redis_port, username=LOCAL_REDIS_ADMIN_USER,
+        password=settings.local_credentials.redis_admin_password,
+    )  # fmt: skip
+    try:
+        admin.execute_command(
+            "ACL", "SETUSER", REDIS_BENCHMARK_USER, "reset", "on", f">{token}",
+            *REDIS_APP_RULES.split(),
+        )  # fmt: skip
+    finally:
+        admin.close()
+    return ["-h", "127.0.0.1", "-p", str(settings.redis_port),
+            "--user", REDIS_BENCHMARK_USER, "-a", token]  # fmt: skip

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from audotics import lake
 from audotics.db import redis_client
 from audotics.lake import tables
-from audotics.services import EmbeddedRedis, free_port, redis_tool_env
+from audotics.services import EmbeddedRedis, free_port, redis_benchmark_args
 from audotics.settings import Settings, mask_secrets
 from audotics.spark import spark_session
 from feature_store.offline import read_snapshot
@@ -170,13 +170,13 @@ def redis_benchmark_sets_per_second(
     binary = shutil.which("redis-benchmark")
     if binary is None:
         return None
-    reach, env = redis_tool_env(settings)
+    reach = redis_benchmark_args(settings)
     output = subprocess.run(
         [
             binary, *reach, "-t", "set", "-n", str(requests), "-d", str(value_bytes),
             "-P", str(depth), "-c", "1", "-r", str(requests), "--csv",
         ],
-        capture_output=True, text=True, check=True, env=env,
+        capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     # CSV: "test","rps",...; the SET line's second field is requests per second.
     for line in output.splitlines():

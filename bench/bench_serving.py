@@ -20,7 +20,6 @@ import datetime as dt
 import os
 import re
 import resource
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -39,15 +38,14 @@ from audotics import lake
 from audotics.assignment import bounds
 from audotics.lake import tables
 from audotics.lake.tables import Table
-from audotics.services import REDIS_APP_RULES, EmbeddedRedis, free_port
-from audotics.settings import LOCAL_REDIS_ADMIN_USER, Settings
+from audotics.services import EmbeddedRedis, free_port, redis_benchmark_args
+from audotics.settings import Settings
 from serving import keys
 from serving.publish import end_experiment, publish_recommendations, serve_experiment
 
 API_KEY = "bench-key"
 CONNECTIONS = (1, 16, 64)
 VERSIONS = ("bench-a", "bench-b")
-BENCH_REDIS_USER = "bench"  # redis-benchmark's own ACL user, with the application user's rules
 NOW = dt.datetime(2026, 11, 4, tzinfo=dt.UTC)
 TOOLS = {
     "wrk": "apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)",
@@ -79,7 +77,7 @@ def main() -> None:
     redis_server = EmbeddedRedis(settings)
     redis_server.up()
     try:
-        reach = bench_redis_user(settings)
+        reach = redis_benchmark_args(settings)
         write_lake(settings, args.users, args.tracks, args.list_length)
         value_size = publish_table(settings, reach, args.runs)
         redis_process = psutil.Process(int((redis_server.root / "redis.pid").read_text()))
@@ -331,23 +329,6 @@ def cpu_seconds(process: psutil.Process) -> float:
 def latency_ms(output: str, percentile: str) -> float:
     value, unit = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
-
-def bench_redis_user(settings: Settings) -> list[str]:
-    """The arguments with which redis-benchmark reaches the private Redis: as an ACL user of its
-    own with the application user's rules and a password made for this run. redis-benchmark
-    takes a password only as `-a` on its command line (it reads no REDISCLI_AUTH, unlike
-    redis-cli; `--user` alone sends no AUTH at all), so the application's password stays off
-    it; the user lives in this server's memory only, and is gone with the server."""
-    token = secrets.token_hex(16)
-    creds = settings.local_credentials
-    admin = redis.Redis(port=settings.redis_port, username=LOCAL_REDIS_ADMIN_USER,
-                        password=creds.redis_admin_password)  # fmt: skip
-    admin.execute_command("ACL", "SETUSER", BENCH_REDIS_USER, "reset", "on", f">{token}",
-                          *REDIS_APP_RULES.split())  # fmt: skip
-    admin.close()
-    return ["-h", "127.0.0.1", "-p", str(settings.redis_port),
-            "--user", BENCH_REDIS_USER, "-a", token]  # fmt: skip
 
 
 def redis_benchmark(
