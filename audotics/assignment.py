@@ -12,6 +12,10 @@ import hashlib
 from collections.abc import Sequence
 
 SCALE = 2**32  # buckets: the first 8 hex digits of a SHA-1
+# A sample-ratio-mismatch p-value below this means the split is not the planned one (broken
+# assignment or exposure logging): the usual threshold of experimentation platforms. The
+# nightly decision stops such an experiment; the dashboards flag it.
+SRM_ALPHA = 0.001
 
 
 def bucket(salt: str, user_id: str) -> int:

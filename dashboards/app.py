@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards.data_quality.page import render as data_quality
+from dashboards.experiments.page import render as experiments
 from dashboards.listening.page import render as listening
 from dashboards.queries import WarehouseNotReady
 from dashboards.recommendations.page import render as recommendations
@@ -17,6 +18,7 @@ page = st.navigation(
         st.Page(listening, title="Listening overview", default=True),
         st.Page(recommendations, title="Recommendations", url_path="recommendations"),
         st.Page(data_quality, title="Data quality", url_path="data_quality"),
+        st.Page(experiments, title="Experiments", url_path="experiments"),
     ],
     position="top",
 )

@@ -63,7 +63,7 @@ def _text(value: object) -> str:
     return MISSING if pd.isna(value) else str(value)
 
 
-def _style(figure: go.Figure, *, percent: bool = False) -> go.Figure:
+def style(figure: go.Figure, *, percent: bool = False) -> go.Figure:
     figure.update_layout(
         # Beside the plot, not above it: a long legend never covers the title.
         legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"},
@@ -78,7 +78,7 @@ def _style(figure: go.Figure, *, percent: bool = False) -> go.Figure:
     return figure
 
 
-def _daily_axis(figure: go.Figure, days: pd.Series) -> None:
+def daily_axis(figure: go.Figure, days: pd.Series) -> None:
     # Ticks on whole days: a few days' range would otherwise get repeated half-day ticks.
     spacing_days = max(1, len(days.unique()) // 10)
     figure.update_xaxes(tickformat="%b %d", dtick=spacing_days * 86_400_000)
@@ -103,8 +103,8 @@ def time_series(
             figure.add_scatter(x=rows[x], y=rows[column], name=name, mode="lines+markers")
     figure.update_layout(hovermode="x unified", showlegend=len(series) > 1, xaxis_title=titles[0])
     figure.update_yaxes(title=titles[1])
-    _daily_axis(figure, rows[x])
-    return _style(figure, percent=percent)
+    daily_axis(figure, rows[x])
+    return style(figure, percent=percent)
 
 
 def stacked_series(
@@ -120,8 +120,8 @@ def stacked_series(
         figure.update_yaxes(title=name, rangemode="tozero", row=row, col=1)
     figure.update_xaxes(title=x_title, row=len(series), col=1)
     figure.update_layout(hovermode="x unified", showlegend=False, height=120 + 130 * len(series))
-    _daily_axis(figure, rows[x])
-    return _style(figure)
+    daily_axis(figure, rows[x])
+    return style(figure)
 
 
 def per_category(
@@ -139,8 +139,8 @@ def per_category(
     draw = px.area if stacked else px.line
     figure = draw(rows, x=x, y=y, color=category, labels=dict(labels), markers=not stacked)
     figure.update_layout(hovermode="x unified")
-    _daily_axis(figure, rows[x])
-    return _style(figure, percent=percent)
+    daily_axis(figure, rows[x])
+    return style(figure, percent=percent)
 
 
 def ranking(
@@ -165,7 +165,7 @@ def ranking(
         categoryorder="array", categoryarray=list(rows[label]), autorange="reversed"
     )
     figure.update_layout(height=max(300, 120 + 32 * len(rows)))
-    return _style(figure)
+    return style(figure)
 
 
 def small_multiples(
@@ -209,4 +209,4 @@ def small_multiples(
     if percent:
         figure.update_xaxes(tickformat=".0%")
     figure.update_layout(showlegend=False, height=100 + panel_rows * (60 + 26 * len(labels)))
-    return _style(figure)
+    return style(figure)

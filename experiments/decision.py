@@ -20,12 +20,12 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from audotics import db, lake
+from audotics.assignment import SRM_ALPHA
 from audotics.lake.tables import EXPERIMENT_DECISIONS
 from audotics.settings import Settings
 from experiments import definition, lifecycle
 from experiments.definition import METRICS, Experiment
 
-SRM_ALPHA = 0.001  # the usual threshold of experimentation platforms for a broken split
 RESULTS = "marts.mart_experiment_results"
 
 

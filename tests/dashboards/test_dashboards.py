@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 import yaml
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from audotics.db import engine, libpq_url
 from audotics.settings import Settings
@@ -107,6 +108,95 @@ def quality_row(day: dt.date, reason: str, count: int) -> tuple[Any, ...]:
         day_total, day_total / INPUT_RECORDS, f"run-{day:%m%d}", status,
     )  # fmt: skip
 
+
+# Two experiments: the newer one (the page's default) promoted its challenger; the older one
+# was stopped for a sample ratio mismatch on its latest day.
+NEW_EXPERIMENT, OLD_EXPERIMENT = "exp-20261103-bbbbbb", "exp-20261101-aaaaaa"
+EXPERIMENT_METRICS = {  # metric -> role; the mart's order is not the page's (primary first)
+    "skip_rate": "guardrail",
+    "recommendation_minutes": "primary",
+    "listening_minutes": "guardrail",
+}
+# experiment -> result day -> ((control, challenger) exposed users, SRM p-value)
+EXPOSURE = {
+    NEW_EXPERIMENT: {DAYS[2]: ((100, 104), 0.78), DAYS[3]: ((250, 262), 0.6)},
+    OLD_EXPERIMENT: {DAYS[0]: ((90, 95), 0.71), DAYS[1]: ((120, 200), 0.0002)},
+}
+# experiment -> result day -> metric -> the challenger's CUPED lift, low, high, raw lift, low, high
+LIFTS = {
+    NEW_EXPERIMENT: {
+        DAYS[2]: {
+            "recommendation_minutes": (0.08, -0.04, 0.2, 0.07, -0.07, 0.21),
+            "listening_minutes": (0.01, -0.06, 0.08, 0.0, -0.09, 0.09),
+            "skip_rate": (-0.02, -0.1, 0.06, -0.03, -0.13, 0.07),
+        },
+        DAYS[3]: {
+            "recommendation_minutes": (0.12, 0.04, 0.2, 0.1, -0.01, 0.21),
+            "listening_minutes": (0.02, -0.03, 0.07, 0.015, -0.05, 0.08),
+            "skip_rate": (-0.01, -0.06, 0.04, -0.012, -0.08, 0.056),
+        },
+    },
+    OLD_EXPERIMENT: {
+        day: {metric: (0.3, 0.1, 0.5, 0.25, 0.0, 0.5) for metric in EXPERIMENT_METRICS}
+        for day in DAYS[:2]
+    },
+}
+EXPERIMENT_CHARTS = {
+    "Exposed users per arm vs the planned split",
+    "Lift per metric, each challenger vs the control",
+    "Primary metric: CUPED lift per result day",
+}
+SRM_WARNING = "Sample ratio mismatch: results not trustworthy"
+
+
+def experiment_rows(experiment: str, status: str) -> list[tuple[Any, ...]]:
+    """mart_experiment_results rows of `experiment`: per day, arm and metric (the control's
+    lifts null), from EXPOSURE and LIFTS; the arms' mean values are made up."""
+    rows = []
+    for day, (exposed, srm_p_value) in EXPOSURE[experiment].items():
+        for metric, role in EXPERIMENT_METRICS.items():
+            for arm, users, lifts in [
+                ("control", exposed[0], (None,) * 6),
+                ("challenger", exposed[1], LIFTS[experiment][day][metric]),
+            ]:
+                cuped, cuped_low, cuped_high, raw, raw_low, raw_high = lifts
+                rows.append(
+                    (
+                        experiment, day, arm, f"als-{arm}", arm == "control", 0.5, users,
+                        metric, role, users, 10.0, raw, raw_low, raw_high,
+                        cuped, cuped_low, cuped_high, srm_p_value, 400, sum(exposed) >= 400,
+                        status,
+                    )
+                )  # fmt: skip
+    return rows
+
+
+EXPERIMENT_RESULTS_COLUMNS = (
+    "experiment_id text, result_date date, arm text, model_version text, is_control boolean, "
+    "planned_share double precision, exposed_users bigint, metric text, metric_role text, "
+    "users_measured bigint, mean_value double precision, lift double precision, "
+    "lift_ci_low double precision, lift_ci_high double precision, "
+    "cuped_lift double precision, cuped_lift_ci_low double precision, "
+    "cuped_lift_ci_high double precision, srm_p_value double precision, "
+    "planned_sample_size bigint, sample_size_reached boolean, experiment_status text"
+)
+# The experiment registry, a dbt staging view: the page reads each experiment's facts there.
+STAGING: dict[str, Table] = {
+    "stg_experiments": Table(
+        "experiment_id text, primary_metric text, experiment_status text, promoted_arm text, "
+        "started_at timestamptz",
+        [
+            (OLD_EXPERIMENT, "recommendation_minutes", "stopped", None, trained_at(DAYS[0])),
+            (
+                NEW_EXPERIMENT,
+                "recommendation_minutes",
+                "promoted",
+                "challenger",
+                trained_at(DAYS[2]),
+            ),
+        ],
+    ),
+}
 
 WAREHOUSE: dict[str, Table] = {
     "mart_daily_kpis": Table(
@@ -217,30 +307,41 @@ WAREHOUSE: dict[str, Table] = {
             for reason, count in [*zip(REASONS, counts, strict=True), *MINOR_REASONS.items()]
         ],
     ),
+    "mart_experiment_results": Table(
+        EXPERIMENT_RESULTS_COLUMNS,
+        experiment_rows(OLD_EXPERIMENT, "stopped") + experiment_rows(NEW_EXPERIMENT, "running"),
+    ),
 }
 
 
-def fill_warehouse(settings: Settings) -> None:
-    """Create the marts the dashboards read, with the rows above."""
+def fill_warehouse(settings: Settings, empty: bool = False) -> None:
+    """Create the marts the dashboards read (and the staging views they join), with the rows
+    above; `empty`: without rows, as after a pipeline run before the first events."""
     with psycopg.connect(libpq_url(settings), autocommit=True) as conn:
-        conn.execute("create schema if not exists marts")
-        for name, table in WAREHOUSE.items():
-            conn.execute(f"create table marts.{name} ({table.columns})")
-            placeholders = ", ".join(["%s"] * len(table.names))
-            with conn.cursor() as cursor:
-                cursor.executemany(f"insert into marts.{name} values ({placeholders})", table.rows)
+        for schema, tables in (("marts", WAREHOUSE), ("staging", STAGING)):
+            conn.execute(f"create schema if not exists {schema}")
+            for name, table in tables.items():
+                conn.execute(f"create table {schema}.{name} ({table.columns})")
+                if empty:
+                    continue
+                placeholders = ", ".join(["%s"] * len(table.names))
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        f"insert into {schema}.{name} values ({placeholders})", table.rows
+                    )
 
 
 def test_hand_made_marts_match_the_dbt_project() -> None:
     """Every column the test creates (so every column the dashboards read) is one the dbt project
     documents for that model: renaming a mart's column breaks this test, not the dashboards."""
-    documented: dict[str, set[str]] = {}
-    for schema_file in (REPO / "dbt" / "models" / "marts").rglob("*.yml"):
-        for model in yaml.safe_load(schema_file.read_text()).get("models", []):
-            documented[model["name"]] = {column["name"] for column in model.get("columns", [])}
-    for name, table in WAREHOUSE.items():
-        assert name in documented, f"dbt has no model {name}"
-        assert set(table.names) <= documented[name], (name, set(table.names) - documented[name])
+    for folder, tables in (("marts", WAREHOUSE), ("staging", STAGING)):
+        documented: dict[str, set[str]] = {}
+        for schema_file in (REPO / "dbt" / "models" / folder).rglob("*.yml"):
+            for model in yaml.safe_load(schema_file.read_text()).get("models", []):
+                documented[model["name"]] = {column["name"] for column in model.get("columns", [])}
+        for name, table in tables.items():
+            assert name in documented, f"dbt has no model {name}"
+            assert set(table.names) <= documented[name], (name, set(table.names) - documented[name])
 
 
 # --- the browser side ----------------------------------------------------------------------
@@ -257,7 +358,11 @@ READ_CHARTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).
         x: trace.x ? Array.from(trace.x) : null,
         y: trace.y ? Array.from(trace.y) : null,
         z: trace.z ? Array.from(trace.z, row => Array.from(row)) : null,
+        // error bars: [up, down] lengths of each point
+        errors: trace.error_y && trace.error_y.visible
+            ? [Array.from(trace.error_y.array), Array.from(trace.error_y.arrayminus)] : null,
     })),
+    panels: (chart._fullLayout.annotations || []).map(note => note.text),
     bars: chart.querySelectorAll('g.trace.bars g.point').length,
     markers: chart.querySelectorAll('g.trace.scatter path.point').length,
     heatmap_images: chart.querySelectorAll('g.hm image').length,
@@ -295,20 +400,28 @@ class Dashboards:
     before_marts: str  # what the home page said while the warehouse had no marts
 
 
-@pytest.fixture(scope="module")
-def server(isolated_platform, env_for, tmp_path_factory) -> Iterator[Server]:
-    """`audotics dashboards` on a database of its own, starting (not yet answering)."""
-    platform = isolated_platform("dashboards")
+@contextmanager
+def serving(platform: Settings, env_for, log: Path) -> Iterator[Server]:
+    """`audotics dashboards` on `platform`, starting (not yet answering)."""
     port = free_port()
-    log = tmp_path_factory.mktemp("dashboards") / "server.log"
     with log.open("w") as output:
         process = subprocess.Popen(
             [str(REPO / ".venv" / "bin" / "audotics"), "dashboards", "--port", str(port)],
             env=env_for(platform), stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    yield Server(platform, f"http://127.0.0.1:{port}", process, log)
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield Server(platform, f"http://127.0.0.1:{port}", process, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(isolated_platform, env_for, tmp_path_factory) -> Iterator[Server]:
+    """`audotics dashboards` on a database of its own, starting (not yet answering)."""
+    log = tmp_path_factory.mktemp("dashboards") / "server.log"
+    with serving(isolated_platform("dashboards"), env_for, log) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -382,6 +495,7 @@ PAGES = {
     "Listening overview": LISTENING_CHARTS,
     "Recommendations": RECOMMENDATION_CHARTS,
     "Data quality": QUALITY_CHARTS,
+    "Experiments": EXPERIMENT_CHARTS,
 }
 NO_DATA = "No data for this range"
 
@@ -578,6 +692,116 @@ def test_data_quality_plots_quarantine_per_day_and_reason(dashboards: Dashboards
     assert by_reason["bad_device"][1] == pytest.approx([1 / INPUT_RECORDS] * len(days))
 
 
+def pick_experiment(page: Page, experiment: str) -> None:
+    """Pick `experiment` in the sidebar's experiment picker."""
+    settle(page)
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
+    page.get_by_role("option", name=experiment).click()
+
+
+def lifts_of(experiment: str, day: dt.date, metrics: list[str]) -> list[Any]:
+    """Per metric, the CUPED then the raw estimate of the challenger on `day`: its name, lift
+    and the lengths of its error bar up and down (to the interval's ends)."""
+    drawn = []
+    for metric in metrics:
+        lifts = LIFTS[experiment][day][metric]
+        for name, (lift, low, high) in (("CUPED", lifts[:3]), ("raw (unadjusted)", lifts[3:])):
+            drawn.append((name, lift, high - lift, lift - low))
+    return drawn
+
+
+def assert_lifts(chart: dict[str, Any], expected: list[Any]) -> None:
+    """The chart's traces of one point each are the estimates `expected` (as `lifts_of`)."""
+    drawn = [
+        (trace["name"], *trace["y"], *trace["errors"][0], *trace["errors"][1])
+        for trace in chart["traces"]
+    ]
+    assert [name for name, *_ in drawn] == [name for name, *_ in expected]
+    assert [numbers for _, *numbers in drawn] == [
+        pytest.approx(numbers) for _, *numbers in expected
+    ]
+
+
+def test_experiments_show_the_split_and_the_lifts(dashboards: Dashboards) -> None:
+    page = dashboards.page
+    open_dashboard(page, "Experiments")
+    assert page.url.endswith("/experiments")
+    charts = charts_of(page, EXPERIMENT_CHARTS)
+    # The newest experiment first, with its registry facts.
+    page.get_by_role("heading", name=NEW_EXPERIMENT).wait_for()
+    body = page.inner_text("body")
+    assert "Status promoted · Promoted arm challenger · Started 03 Nov 2026 03:00 UTC" in body
+    assert "SRM p-value\n\n0.6" in body
+    assert SRM_WARNING not in body
+
+    # The latest result day: exposed users' share per arm beside the planned share.
+    assert series(charts["Exposed users per arm vs the planned split"]) == {
+        "exposed": (["control", "challenger"], pytest.approx([250 / 512, 262 / 512])),
+        "planned": (["control", "challenger"], [0.5, 0.5]),
+    }
+    # One panel per metric, the primary first; in each the challenger's CUPED lift and its raw
+    # lift, each with its 95% interval as error bars.
+    lifts = charts["Lift per metric, each challenger vs the control"]
+    metrics = ["recommendation_minutes", "listening_minutes", "skip_rate"]
+    assert lifts["panels"] == [f"{metric} ({EXPERIMENT_METRICS[metric]})" for metric in metrics]
+    assert_lifts(lifts, lifts_of(NEW_EXPERIMENT, LATEST, metrics))
+    assert {trace["x"][0] for trace in lifts["traces"]} == {"challenger"}
+    # The primary metric day by day: cumulative CUPED lifts with their intervals.
+    ((name, days, cuped, errors),) = [
+        (trace["name"], trace["x"], trace["y"], trace["errors"])
+        for trace in charts["Primary metric: CUPED lift per result day"]["traces"]
+    ]
+    assert (name, days) == ("challenger", iso(DAYS[2:]))
+    assert cuped == pytest.approx([0.08, 0.12])
+    assert errors[0] == pytest.approx([0.12, 0.08])  # up: to 0.2 both days
+    assert errors[1] == pytest.approx([0.12, 0.08])  # down: to -0.04, then 0.04
+
+    # Behind the first chart: the arms as a CSV download.
+    csv, file_name = first_csv(page)
+    assert list(csv["arm"]) == ["control", "challenger"]
+    assert list(csv["exposed_users"]) == [250, 262]
+    assert file_name == "exposed-users-per-arm-vs-the-planned-split.csv"
+
+    # The older experiment: a broken split on its latest day is flagged loud.
+    pick_experiment(page, OLD_EXPERIMENT)
+    page.get_by_role("heading", name=OLD_EXPERIMENT).wait_for()
+    page.get_by_text(SRM_WARNING).wait_for()
+    body = page.inner_text("body")
+    assert "Status stopped · Promoted arm — · Started 01 Nov 2026 03:00 UTC" in body
+    assert "SRM p-value 0.0002 is below 0.001" in body
+    charts = charts_of(page, EXPERIMENT_CHARTS)
+    assert series(charts["Exposed users per arm vs the planned split"])["exposed"] == (
+        ["control", "challenger"],
+        pytest.approx([120 / 320, 200 / 320]),
+    )
+    assert_lifts(
+        charts["Lift per metric, each challenger vs the control"],
+        lifts_of(OLD_EXPERIMENT, DAYS[1], metrics),
+    )
+    assert not re.findall(r"\b(?:None|nan|NaN)\b", body)
+
+
+def test_experiments_without_results_say_so(
+    isolated_platform, env_for, browser: Browser, tmp_path: Path
+) -> None:
+    """Marts built before any experiment: an empty mart_experiment_results is news, not an
+    error."""
+    platform = isolated_platform("dashboards_empty")
+    fill_warehouse(platform, empty=True)
+    with serving(platform, env_for, tmp_path / "server.log") as empty:
+        wait_until_serving(empty)
+        page = browser.new_page()
+        page.set_default_timeout(RENDER_TIMEOUT_MS)
+        try:
+            page.goto(f"{empty.url}/experiments")
+            page.get_by_text("No experiment has results yet").wait_for()
+            assert "marts.mart_experiment_results is empty" in page.inner_text("body")
+            assert page.locator(".js-plotly-plot").count() == 0
+            assert page.get_by_test_id("stException").count() == 0
+        finally:
+            page.close()
+
+
 def test_every_page_reads_clearly(dashboards: Dashboards) -> None:
     """No None or NaN shown, an axis title on every chart's y axis, no chart taller than twice
     the window, and a CSV download behind every chart."""
@@ -590,7 +814,8 @@ def test_every_page_reads_clearly(dashboards: Dashboards) -> None:
         for chart in charts.values():
             assert chart["y_title"], (title, chart["title"])
             assert chart["height"] <= 2 * page.viewport_size["height"], (title, chart["title"])
-        assert page.get_by_test_id("stDownloadButton").count() == len(chart_titles), title
+        # Waiting: a page can draw its last chart before the table and CSV behind it arrive.
+        expect(page.get_by_test_id("stDownloadButton"), title).to_have_count(len(chart_titles))
 
 
 def set_date_range(page: Page, start: dt.date, end: dt.date) -> None:

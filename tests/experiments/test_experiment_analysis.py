@@ -21,6 +21,7 @@ import pyarrow.json as pj
 import pytest
 
 from audotics import assignment, lake
+from audotics.assignment import SRM_ALPHA
 from audotics.lake.tables import SILVER_EVENTS
 from audotics.settings import Settings
 from demo.world import generate_world, with_overrides
@@ -29,7 +30,7 @@ from demo.world.events import ChunkGenerator, plan_hours
 from demo.world.experiment import plan_experiment, register
 from demo.world.spec import WorldSpec
 from experiments import definition
-from experiments.decision import SRM_ALPHA, decide, decide_running, latest_results
+from experiments.decision import decide, decide_running, latest_results
 from ingestion.days import ingest
 from ingestion.landing import landing_days
 from tests.warehouse.test_warehouse_dbt import rows

@@ -1,0 +1,1 @@
+"""Experiments dashboard: its page and the SQL of its charts."""
