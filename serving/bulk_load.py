@@ -5,12 +5,13 @@ non-transactional HSETs, then the key counts verified against the lake before th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
 from redis.lock import Lock
 
+from audotics.progress import progress
 from serving import keys
 from serving.documents import Batch, document, documents, header, iso_time
 from serving.errors import PublishError
@@ -41,19 +42,24 @@ def load_version(client: redis.Redis, rows: VersionRows, lock: Lock) -> None:
         rows.recommendations, key="user_id", opening=opening(False),
         batch_groups=DOCUMENTS_PER_COMMAND,
     )  # fmt: skip
-    _load_hash(client, keys.users_key(version), user_batches, lock)
     track_batches = documents(
         rows.similar, key="track_id", opening=opening(None), batch_groups=DOCUMENTS_PER_COMMAND
     )
-    _load_hash(client, keys.similar_key(version), track_batches, lock)
+    with progress(f"publish {version}", total=rows.users + rows.tracks, unit="doc") as bar:
+        _load_hash(client, keys.users_key(version), user_batches, lock, bar.update)
+        _load_hash(client, keys.similar_key(version), track_batches, lock, bar.update)
     client.set(keys.popular_key(version), document(opening(True), rows.popular))
     _verify(client, rows, published_at)
 
 
-def _load_hash(client: redis.Redis, key: str, batches: Iterator[Batch], lock: Lock) -> None:
-    """One HSET per batch, several HSETs per write. The replies of a write are read only after
-    the next write is built and sent, so Redis stores one while Python builds the next. (Packed
-    here: redis-py would make a system call per 4 KB document.)"""
+def _load_hash(
+    client: redis.Redis, key: str, batches: Iterator[Batch], lock: Lock,
+    written: Callable[[int], object],
+) -> None:  # fmt: skip
+    """One HSET per batch, several HSETs per write (`written` is told each batch's documents).
+    The replies of a write are read only after the next write is built and sent, so Redis stores
+    one while Python builds the next. (Packed here: redis-py would make a system call per 4 KB
+    document.)"""
     connection = client.connection_pool.get_connection()
     try:
         commands: list[bytes] = []
@@ -63,6 +69,7 @@ def _load_hash(client: redis.Redis, key: str, batches: Iterator[Batch], lock: Lo
                 part for pair in zip(batch.keys, batch.documents, strict=True) for part in pair
             ]
             commands.append(pack("HSET", key, *fields))
+            written(len(batch.keys))
             if len(commands) == COMMANDS_PER_WRITE:
                 connection.send_packed_command([b"".join(commands)])
                 _read_replies(connection, unread)

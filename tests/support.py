@@ -3,10 +3,14 @@ instance, and the environment of a subprocess that targets one. Import as `tests
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 from audotics import lake
@@ -80,3 +84,27 @@ def comparable_rows(settings: Settings, table: Table) -> list[dict]:
         ),
         key=repr,
     )
+
+
+def stderr_on_a_terminal(args: list[str], env: dict[str, str], timeout: float = 300) -> bytes:
+    """What a command draws on stderr when it is a terminal, 100 columns wide (stdout dropped);
+    the command must succeed."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=terminal
+    ) as process:  # fmt: skip
+        os.close(terminal)
+        drawn = b""
+        while chunk := _read_terminal(controller):
+            drawn += chunk
+        assert process.wait(timeout=timeout) == 0, drawn[-2000:]
+    os.close(controller)
+    return drawn
+
+
+def _read_terminal(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the other end closed
+        return b""

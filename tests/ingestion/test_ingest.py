@@ -4,16 +4,11 @@ PostgreSQL: reconciliation, idempotence, crash safety, schema drift, clear error
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import gzip
 import json
 import logging
-import os
-import pty
 import signal
-import struct
 import subprocess
-import termios
 import time
 from pathlib import Path
 
@@ -27,6 +22,7 @@ from demo.world.generate import generate_world
 from ingestion.catalog_extract import CatalogError, extract_catalog
 from ingestion.days import ingest
 from ingestion.landing import landing_days
+from tests.support import stderr_on_a_terminal
 
 RUN_COLUMNS = ("run_id", "ingested_at", "quarantined_at")
 # The generator's bad-record kinds and the quarantine reasons they must produce.
@@ -149,29 +145,11 @@ def test_backfill_over_a_date_range_with_the_cli(world, env_for) -> None:
 def test_on_a_terminal_the_cli_draws_a_progress_bar_over_the_landing_files(world, env_for):
     settings, manifest = world
     day = landing_days(settings)[0]
-    controller, terminal = pty.openpty()  # the CLI's stderr is a terminal, 100 columns wide
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    with subprocess.Popen(
-        ["audotics", "ingest", "--date", str(day)], env=env_for(settings),
-        stdout=subprocess.DEVNULL, stderr=terminal,
-    ) as process:  # fmt: skip
-        os.close(terminal)
-        drawn = b""
-        while chunk := _read_terminal(controller):
-            drawn += chunk
-        assert process.wait(timeout=300) == 0
-    os.close(controller)
+    drawn = stderr_on_a_terminal(["audotics", "ingest", "--date", str(day)], env_for(settings))
     files = sum(1 for name in manifest.files if f"date={day}" in name)
     # Drawn over the day's files, then cleared: the per-day line is what stays.
     assert b"ingest:" in drawn and f"/{files} [".encode() in drawn, drawn[-500:]
     assert drawn.rstrip(b" ").endswith(b"\r"), drawn[-500:]
-
-
-def _read_terminal(fd: int) -> bytes:
-    try:
-        return os.read(fd, 65536)
-    except OSError:  # EIO: the other end closed
-        return b""
 
 
 def test_a_writer_killed_mid_run_leaves_tables_readable_and_the_rerun_completes_once(

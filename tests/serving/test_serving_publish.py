@@ -18,7 +18,7 @@ from serving import keys
 from serving.errors import PublishError
 from serving.publish import RETIRED_TTL_S, publish_recommendations, rollback
 from tests.serving.test_serving_support import NOW, TRICKY_TITLE, DemoLake, emptied
-from tests.support import REPO, environment_for
+from tests.support import REPO, environment_for, stderr_on_a_terminal
 
 VERSIONS = ["als-a", "als-b", "als-c"]
 DEMO = DemoLake()
@@ -220,6 +220,14 @@ def test_the_dag_publishes_on_both_gold_assets(lake_settings, monkeypatch) -> No
     monkeypatch.setenv("AUDOTICS_REDIS_URL", settings.redis_dsn)
     summary = dag.get_task("publish_recommendations").python_callable()
     assert (summary["action"], summary["model_version"]) == ("published", "als-b")
+
+
+def test_on_a_terminal_publish_draws_a_progress_bar_over_the_documents(lake_settings) -> None:
+    settings = emptied(lake_settings)
+    drawn = stderr_on_a_terminal(["audotics", "publish"], environment_for(settings))
+    # 36 users and 28 tracks: drawn while they load, then cleared (the summary line stays).
+    assert b"publish als-b:" in drawn and b"/64 [" in drawn, drawn[-500:]
+    assert drawn.rstrip(b" ").endswith(b"\r"), drawn[-500:]
 
 
 def test_cli_publishes_and_rolls_back(lake_settings) -> None:
