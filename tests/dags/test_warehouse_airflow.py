@@ -67,7 +67,7 @@ def test_dag_renders_one_build_and_a_task_per_node_after_the_load(platform) -> N
 
     assert tasks[PRODUCER] == ["load_raw"]  # the one dbt build, after the load
     models = [p.stem for p in (REPO / "dbt" / "models").rglob("*.sql")]
-    assert len(models) == 29  # every model of dbt/models, each a task group
+    assert len(models) == 35  # every model of dbt/models, each a task group
     for model in models:
         assert f"dbt.{model}.run" in tasks and f"dbt.{model}.test" in tasks, model
         assert tasks[f"dbt.{model}.test"] == [f"dbt.{model}.run"]

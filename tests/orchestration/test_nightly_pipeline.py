@@ -29,6 +29,7 @@ from tests.support import comparable_rows, free_port
 WORLD = {
     "world_users": 120, "world_artists": 15, "world_tracks": 250, "world_days": 3,
     "world_events_per_day": 1_500, "world_bad_record_rate": 0.03,
+    "world_experiment_effect": 0.0,  # as tests/dags/chain.py's WORLD: an A/A experiment
 }  # fmt: skip
 # The tables Spark writes or that follow from them, compared between a local and a cluster run.
 COMPARED = (
