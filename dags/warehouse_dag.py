@@ -104,4 +104,4 @@ with DAG(
         return [decision.summary() for decision in decide_running(get_settings())]
 
     report_after_build(dbt, load_raw())
-    dbt >> decide_experiments()  # after every model and test of the build
+    dbt >> decide_experiments()  # after every node of the build

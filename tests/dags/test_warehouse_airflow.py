@@ -82,8 +82,12 @@ def test_dag_renders_one_build_and_a_task_per_node_after_the_load(platform) -> N
         "dbt.dim_users.test",
         "dbt.fct_listening_events.test",
     ]
-    # the load, the build and its end marker, sources, models x (run, test), detached tests
-    assert len(tasks) == 1 + 2 + 10 + 2 * len(models) + 11
+    # the load, the build and its end marker, sources, models x (run, test), detached tests,
+    # then the decision on the running experiments, after every node of the build
+    assert len(tasks) == 1 + 2 + 10 + 2 * len(models) + 13 + 1
+    nodes = {task: ups for task, ups in tasks.items() if task.startswith("dbt.")}
+    leaves = set(nodes) - {up for ups in nodes.values() for up in ups}
+    assert set(tasks["decide_experiments"]) == leaves
     assert "silver/events" in dag["schedule"] and "models/registry" in dag["schedule"]
 
 

@@ -594,7 +594,9 @@ def first_csv(page: Page) -> tuple[pd.DataFrame, str]:
     behind.get_by_text("Table and CSV").click()
     button = behind.get_by_role("button", name="Download CSV")
     button.wait_for(state="visible")
-    with page.expect_download() as download:
+    settle(page)
+    # The file is served when clicked: on two busy cores that took over 30 s (the default).
+    with page.expect_download(timeout=120_000) as download:
         button.click()
     return pd.read_csv(download.value.path()), download.value.suggested_filename
 
