@@ -82,22 +82,18 @@ compared as (
         stats.metric,
         stats.users_measured,
         stats.mean_value,
-        -- Relative lift t/c - 1; its variance by the delta method:
-        -- var_t / (n_t c^2) + t^2 var_c / (n_c c^4).
         case when not arm_days.is_control then
             {{ safe_ratio('stats.mean_value', 'control.mean_value') }} - 1 end as lift,
-        case when not arm_days.is_control then sqrt(
-            stats.variance / (stats.users_measured * nullif(control.mean_value, 0) ^ 2)
-            + stats.mean_value ^ 2 * control.variance
-            / (control.users_measured * nullif(control.mean_value, 0) ^ 4)
-        ) end as lift_standard_error,
+        case when not arm_days.is_control then {{ lift_standard_error(
+            'stats.mean_value', 'stats.variance', 'stats.users_measured',
+            'control.mean_value', 'control.variance', 'control.users_measured') }} end
+            as lift_standard_error,
         case when not arm_days.is_control then
             {{ safe_ratio('stats.adjusted_mean', 'control.adjusted_mean') }} - 1 end as cuped_lift,
-        case when not arm_days.is_control then sqrt(
-            stats.adjusted_variance / (stats.users_measured * nullif(control.adjusted_mean, 0) ^ 2)
-            + stats.adjusted_mean ^ 2 * control.adjusted_variance
-            / (control.users_measured * nullif(control.adjusted_mean, 0) ^ 4)
-        ) end as cuped_lift_standard_error
+        case when not arm_days.is_control then {{ lift_standard_error(
+            'stats.adjusted_mean', 'stats.adjusted_variance', 'stats.users_measured',
+            'control.adjusted_mean', 'control.adjusted_variance', 'control.users_measured') }} end
+            as cuped_lift_standard_error
     from arm_days
     inner join arm_stats as stats
         on arm_days.experiment_id = stats.experiment_id
