@@ -24,6 +24,8 @@ PATHS = [
     "features/track_features",
     "features/interactions",
     "models/registry",
+    "models/experiments",
+    "models/experiment_decisions",
     "models/user_factors",
     "models/item_factors",
     "gold/recommendations",
