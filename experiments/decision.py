@@ -43,7 +43,7 @@ class Decision:
     srm_p_value: float | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {**asdict(self), "results_as_of": _iso(self.results_as_of)}
+        return {**asdict(self), "results_as_of": definition.iso(self.results_as_of)}
 
     def line(self) -> str:
         lift = (
@@ -54,10 +54,6 @@ class Decision:
         )
         srm = f"; SRM p {self.srm_p_value:.3g}" if self.srm_p_value is not None else ""
         return f"{self.experiment_id}: {self.decision} ({self.reason}){lift}{srm}"
-
-
-def _iso(day: dt.date | None) -> str | None:
-    return None if day is None else day.isoformat()
 
 
 def _significance(row: dict[str, Any]) -> int:
@@ -86,50 +82,38 @@ def decide(experiment: Experiment, rows: list[dict[str, Any]]) -> Decision:
     primaries = [
         r for r in rows if r["metric"] == experiment.primary_metric and not r["is_control"]
     ]
-    best = max(primaries, key=lambda r: -math.inf if r["cuped_lift"] is None else r["cuped_lift"])
-    lift = {
-        "primary_lift": best["cuped_lift"],
-        "primary_lift_ci_low": best["cuped_lift_ci_low"],
-        "primary_lift_ci_high": best["cuped_lift_ci_high"],
-    }
+    best = max(primaries, key=_cuped_lift)
 
-    def verdict(decision: str, reason: str, arm: str | None = None, **shown: Any) -> Decision:
-        return Decision(experiment.experiment_id, decision, reason, arm=arm, **facts, **shown)
+    def verdict(decision: str, reason: str, shown: dict[str, Any], arm: str | None = None):
+        return Decision(
+            experiment.experiment_id, decision, reason, arm=arm, **facts,
+            primary_lift=shown["cuped_lift"], primary_lift_ci_low=shown["cuped_lift_ci_low"],
+            primary_lift_ci_high=shown["cuped_lift_ci_high"],
+        )  # fmt: skip
 
     if first["srm_p_value"] < SRM_ALPHA:
-        return verdict("stop", f"sample ratio mismatch: p {first['srm_p_value']:.2g} < {SRM_ALPHA}")
+        reason = f"sample ratio mismatch: p {first['srm_p_value']:.2g} < {SRM_ALPHA}"
+        return verdict("stop", reason, best)
     if exposed < experiment.sample_size:
-        return verdict(
-            "continue", f"{exposed:,} of {experiment.sample_size:,} planned users", **lift
-        )
-    winners = []
-    for primary in primaries:
-        if _significance(primary) != 1:
-            continue
-        worse = [
-            r["metric"]
-            for r in rows
-            if r["arm"] == primary["arm"]
-            and r["metric"] in experiment.guardrails
+        return verdict("continue", f"{exposed:,} of {experiment.sample_size:,} planned users", best)
+
+    def no_guardrail_worse(primary: dict[str, Any]) -> bool:
+        return not any(
+            r["arm"] == primary["arm"] and r["metric"] in experiment.guardrails
             and _significance(r) == -1
-        ]
-        if not worse:
-            winners.append(primary)
+            for r in rows
+        )  # fmt: skip
+
+    winners = [p for p in primaries if _significance(p) == 1 and no_guardrail_worse(p)]
     if not winners:
-        return verdict(
-            "stop", "no challenger significantly better without a worse guardrail", **lift
-        )
-    winner = max(winners, key=lambda r: r["cuped_lift"])
-    return Decision(
-        experiment.experiment_id,
-        "promote",
-        f"{experiment.primary_metric} significantly better, no guardrail worse",
-        arm=winner["arm"],
-        primary_lift=winner["cuped_lift"],
-        primary_lift_ci_low=winner["cuped_lift_ci_low"],
-        primary_lift_ci_high=winner["cuped_lift_ci_high"],
-        **facts,
-    )
+        return verdict("stop", "no challenger significantly better without a worse guardrail", best)
+    reason = f"{experiment.primary_metric} significantly better, no guardrail worse"
+    winner = max(winners, key=_cuped_lift)
+    return verdict("promote", reason, winner, arm=winner["arm"])
+
+
+def _cuped_lift(row: dict[str, Any]) -> float:
+    return -math.inf if row["cuped_lift"] is None else row["cuped_lift"]
 
 
 def report_lines(settings: Settings, decision: Decision) -> list[str]:

@@ -103,8 +103,8 @@ class Experiment:
     def summary(self) -> dict[str, Any]:
         return {
             **asdict(self),
-            "created_at": _iso(self.created_at),
-            "status_changed_at": _iso(self.status_changed_at),
+            "created_at": iso(self.created_at),
+            "status_changed_at": iso(self.status_changed_at),
         }
 
 
@@ -113,7 +113,8 @@ def _check_name(what: str, value: str) -> None:
         raise ExperimentError(f"{what} {value!r}: use 1 to 64 of letters, digits, '.', '_' and '-'")
 
 
-def _iso(moment: dt.datetime | None) -> str | None:
+def iso(moment: dt.date | None) -> str | None:
+    """A date or time as ISO 8601 text for JSON, None kept."""
     return None if moment is None else moment.isoformat()
 
 

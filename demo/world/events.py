@@ -160,7 +160,7 @@ class ChunkGenerator:
         experiment = plan_experiment(spec)
         self.behaviour = Behaviour(catalog, experiment)
         daily = model_versions(spec)
-        arms = experiment.arms if experiment else ()
+        arms = experiment.definition.arms if experiment else ()
         self.first_arm_version = len(daily)  # model_version index of arm 0
         self.bad_records = BadRecordMaker(spec.launch_ms)
         # Each field's JSON values, to index with the events' codes and catalog indexes.
@@ -171,9 +171,11 @@ class ChunkGenerator:
             "context": quoted(CONTEXTS),
             "playlist_id": quoted([*catalog.playlists.ids, None]),  # index -1: null
             # By day, then by arm; the last: null.
-            "model_version": quoted([*daily, *(version for _, version, _ in arms), None]),
-            "experiment": quoted([experiment.experiment_id if experiment else None, None]),
-            "arm": quoted([*(name for name, _, _ in arms), None]),  # index -1: null
+            "model_version": quoted([*daily, *(arm.model_version for arm in arms), None]),
+            "experiment": quoted(
+                [experiment.definition.experiment_id if experiment else None, None]
+            ),
+            "arm": quoted([*(arm.name for arm in arms), None]),  # index -1: null
             "device": quoted(DEVICES),
             "country": quoted(COUNTRIES)[catalog.users.country],  # by user
         }

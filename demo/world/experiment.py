@@ -20,7 +20,7 @@ import numpy as np
 
 from audotics import assignment
 from audotics.settings import Settings
-from demo.world.formats import MS_PER_DAY
+from demo.world.formats import MS_PER_DAY, epoch_ms
 from demo.world.spec import WorldSpec
 from experiments import definition
 from experiments.definition import Arm, Experiment, ExperimentError
@@ -35,38 +35,26 @@ PLANNED_SHARE_OF_USERS = 0.2  # the plan: exposed users, as a share of the world
 
 @dataclass(frozen=True)
 class WorldExperiment:
-    experiment_id: str
-    start_date: dt.date
-    days: int
-    control_version: str
-    challenger_version: str
-    effect: float
-    sample_size: int
+    """The experiment as the world registers it, with what only the world knows: how many days
+    it runs and the challenger's true effect."""
 
-    @property
-    def salt(self) -> str:
-        return self.experiment_id
+    definition: Experiment  # started (created_at) at midnight UTC of its first day
+    days: int
+    effect: float
 
     @property
     def start_ms(self) -> int:
-        return int(dt.datetime.combine(self.start_date, dt.time(), dt.UTC).timestamp() * 1000)
+        return epoch_ms(self.definition.created_at.date())
 
     @property
     def end_ms(self) -> int:
         return self.start_ms + self.days * MS_PER_DAY
 
-    @property
-    def arms(self) -> tuple[tuple[str, str, float], ...]:
-        """(name, model version, share) of each arm, the control first."""
-        return (
-            (CONTROL, self.control_version, SHARES[0]),
-            (CHALLENGER, self.challenger_version, SHARES[1]),
-        )
-
     def arm_of_users(self, user_ids: np.ndarray) -> np.ndarray:
         """Each user's arm index, as the read API would assign it."""
+        salt, shares = self.definition.salt, [arm.share for arm in self.definition.arms]
         return np.fromiter(
-            (assignment.assign(self.salt, str(user), SHARES) for user in user_ids),
+            (assignment.assign(salt, str(user), shares) for user in user_ids),
             dtype=np.int64,
             count=len(user_ids),
         )
@@ -77,19 +65,15 @@ class WorldExperiment:
         return np.where(arm == 1, 1.0 + self.effect, 1.0)
 
     def as_dict(self) -> dict[str, Any]:
+        """The manifest's record: the definition, and the days and true effect."""
+        summary = self.definition.summary()
         return {
-            "experiment_id": self.experiment_id,
-            "salt": self.salt,
-            "start_date": self.start_date.isoformat(),
+            **summary,
+            # As the manifest's JSON reads back: lists, not tuples.
+            "arms": list(summary["arms"]),
+            "guardrails": list(summary["guardrails"]),
+            "start_date": self.definition.created_at.date().isoformat(),
             "days": self.days,
-            "arms": [
-                {"name": name, "model_version": version, "share": share}
-                for name, version, share in self.arms
-            ],
-            "primary_metric": PRIMARY_METRIC,
-            "guardrails": list(GUARDRAILS),
-            "mde": MDE,
-            "sample_size": self.sample_size,
             "true_effect": self.effect,
         }
 
@@ -98,24 +82,9 @@ def register(settings: Settings, experiment: WorldExperiment) -> None:
     """Enter the experiment in the lake's register (models/experiments) as started on its first
     day, unless it is there already: a decision taken on it stands when the world is rewritten."""
     try:
-        definition.get(settings, experiment.experiment_id)
-        return
+        definition.get(settings, experiment.definition.experiment_id)
     except ExperimentError:
-        pass
-    started = dt.datetime.combine(experiment.start_date, dt.time(), dt.UTC)
-    definition.record(
-        settings,
-        Experiment(
-            experiment.experiment_id,
-            experiment.salt,
-            tuple(Arm(*arm) for arm in experiment.arms),
-            PRIMARY_METRIC,
-            GUARDRAILS,
-            MDE,
-            experiment.sample_size,
-            created_at=started,
-        ),
-    )
+        definition.record(settings, experiment.definition)
 
 
 def model_versions(spec: WorldSpec) -> list[str]:
@@ -133,16 +102,23 @@ def plan_experiment(spec: WorldSpec) -> WorldExperiment | None:
         return None
     first = len(dates) - days
     start = dates[first]
-    return WorldExperiment(
-        # Another world (seed, sizes, effect, ...) runs another experiment.
-        experiment_id=f"world-{start:%Y%m%d}-{_digest(spec.as_settings())}",
-        start_date=start,
-        days=days,
-        control_version=model_versions(spec)[first],
-        challenger_version=_version(spec.seed, start - dt.timedelta(days=1), CHALLENGER),
-        effect=spec.experiment_effect,
-        sample_size=max(len(SHARES), round(PLANNED_SHARE_OF_USERS * spec.users)),
+    # Another world (seed, sizes, effect, ...) runs another experiment.
+    experiment_id = f"world-{start:%Y%m%d}-{_digest(spec.as_settings())}"
+    challenger = _version(spec.seed, start - dt.timedelta(days=1), CHALLENGER)
+    arms = (
+        Arm(CONTROL, model_versions(spec)[first], SHARES[0]),
+        Arm(CHALLENGER, challenger, SHARES[1]),
     )
+    planned = max(len(SHARES), round(PLANNED_SHARE_OF_USERS * spec.users))
+    started = dt.datetime.combine(start, dt.time(), dt.UTC)
+    return WorldExperiment(
+        Experiment(
+            experiment_id, experiment_id, arms, PRIMARY_METRIC, GUARDRAILS, MDE, planned,
+            created_at=started,
+        ),
+        days=days,
+        effect=spec.experiment_effect,
+    )  # fmt: skip
 
 
 def _version(seed: int, trained: dt.date, variant: str = "") -> str:

@@ -75,7 +75,7 @@ def demo(isolated_platform) -> Settings:
 
 
 def world_experiment_id(settings: Settings) -> str:
-    return plan_experiment(WorldSpec.from_settings(settings)).experiment_id
+    return plan_experiment(WorldSpec.from_settings(settings)).definition.experiment_id
 
 
 def test_a_true_effect_is_detected_and_the_challenger_promoted(demo: Settings) -> None:
@@ -163,7 +163,7 @@ def many_worlds(isolated_platform) -> Callable[[], tuple[Settings, dict[str, str
         spec = WorldSpec.from_settings(with_overrides(settings, seed=seed, experiment_effect=0.0))
         experiment = plan_experiment(spec)
         register(settings, experiment)
-        kinds[experiment.experiment_id] = kind
+        kinds[experiment.definition.experiment_id] = kind
         tables.append(_silver_events(spec, loaded_at))
 
     for seed in range(100, 100 + AA_WORLDS):
