@@ -116,14 +116,12 @@ def _cuped_lift(row: dict[str, Any]) -> float:
     return -math.inf if row["cuped_lift"] is None else row["cuped_lift"]
 
 
-def report_lines(settings: Settings, decision: Decision) -> list[str]:
-    """The decision with its experiment's arms and primary metric, as the nightly report
-    prints it."""
-    experiment = definition.get(settings, decision.experiment_id)
-    rows = [
-        r for r in latest_results(settings, decision.experiment_id)
-        if r["metric"] == experiment.primary_metric
-    ]  # fmt: skip
+def report_lines(
+    experiment: Experiment, results: list[dict[str, Any]], decision: Decision
+) -> list[str]:
+    """The decision with the arms and primary metric of the results it was taken on, as the
+    nightly report prints it."""
+    rows = [r for r in results if r["metric"] == experiment.primary_metric]
     as_of = f" (results through {decision.results_as_of})" if decision.results_as_of else ""
     lines = [f"experiment {decision.experiment_id}{as_of}, primary {experiment.primary_metric}:"]
     for r in rows:
@@ -155,16 +153,22 @@ def latest_results(settings: Settings, experiment_id: str) -> list[dict[str, Any
 
 def decide_running(settings: Settings) -> list[Decision]:
     """Decide on every running experiment, record each decision, and carry it out."""
-    decisions = []
+    return [decision for decision, _ in decide_and_report(settings)]
+
+
+def decide_and_report(settings: Settings) -> list[tuple[Decision, list[str]]]:
+    """`decide_running`, each decision with its report lines (from the same results)."""
+    decided = []
     for experiment in definition.find_all(settings):
         if experiment.status != "running":
             continue
-        decision = decide(experiment, latest_results(settings, experiment.experiment_id))
+        results = latest_results(settings, experiment.experiment_id)
+        decision = decide(experiment, results)
         _record(settings, decision)
         if decision.decision != "continue":
             lifecycle.conclude(settings, experiment, promoted_arm=decision.arm)
-        decisions.append(decision)
-    return decisions
+        decided.append((decision, report_lines(experiment, results, decision)))
+    return decided
 
 
 def _record(settings: Settings, decision: Decision) -> None:

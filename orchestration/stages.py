@@ -156,15 +156,15 @@ def _erasures(ctx: RunContext) -> str:
 
 
 def _warehouse(ctx: RunContext) -> str:
-    from experiments.decision import decide_running, report_lines
+    from experiments.decision import decide_and_report
     from warehouse.build import build_warehouse
 
     report, _ = build_warehouse(ctx.settings)
-    decisions = decide_running(ctx.settings)  # on the marts just built
+    decided = decide_and_report(ctx.settings)  # on the marts just built
     ctx.report["warehouse"] = {"rows_loaded": report.rows_loaded}
-    ctx.report["experiments"] = [line for d in decisions for line in report_lines(ctx.settings, d)]
-    decided = "".join(f"; {d.line()}" for d in decisions)
-    return f"{report.rows_loaded:,} rows loaded into raw; dbt build passed{decided}"
+    ctx.report["experiments"] = [line for _, lines in decided for line in lines]
+    decisions = "".join(f"; {decision.line()}" for decision, _ in decided)
+    return f"{report.rows_loaded:,} rows loaded into raw; dbt build passed{decisions}"
 
 
 def _dbt_docs(ctx: RunContext) -> str:
