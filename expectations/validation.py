@@ -1,10 +1,15 @@
-"""Run a suite on a small pandas batch (a summary: a run row, a day's counts) with Great
-Expectations 1.x, and say what follows from it.
+"""Run a suite on a small batch (a summary: a run row, a day's counts) with Great Expectations
+1.x, and say what follows from it.
 
-An expectation is a gate unless it says otherwise (`meta={"critical": False}`, or a GX severity
-below critical): if a gate fails, the stage stops with a `QualityGateError` naming the table,
-the batch and the expectation, and nothing downstream runs. A failing non-critical one is a
-warning (`Outcome.success` is False, `critical_failures` empty).
+A suite is declared as data (`Suite` of `Expectation`s): declaring one imports no GX, and the
+GX objects are built where the suite runs. An expectation is a gate when its severity is
+`critical` (the default): if a gate fails, the stage stops with a `QualityGateError` naming the
+table, the batch and the expectation, and nothing downstream runs. A failing `warning` or
+`info` one is reported (`Outcome.success` is False, `critical_failures` empty).
+
+Validations run in the caller, or, inside `validation_process()`, in one separate process
+started at the block's start: GX's seconds of pure-Python imports then run beside the caller's
+work instead of holding its GIL, and the caller never loads GX or pandas.
 
 Results are stored in a file-backed GX context under `<home>/gx`, and `build_data_docs` renders
 them as static HTML a person can open.
@@ -12,32 +17,59 @@ them as static HTML a person can open.
 
 from __future__ import annotations
 
-import importlib
+import gc
 import logging
+import multiprocessing
 import os
 import shutil
 import sys
-import threading
 import time
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import pandas as pd
-
+from audotics import logs
 from audotics.errors import AudoticsError
 from audotics.settings import Settings
 
 log = logging.getLogger(__name__)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)  # it logs every config save
 DATA_SOURCE = "audotics"
+CRITICAL, WARNING, INFO = "critical", "warning", "info"  # GX's FailureSeverity values
 
 
 class QualityGateError(AudoticsError):
     """A critical expectation failed: the stage stops and downstream tasks do not run."""
+
+
+class ValidationProcessError(AudoticsError):
+    """The process running the validations (`validation_process`) died."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One expectation as data: its class in `great_expectations.expectations`, its arguments,
+    what it checks in words (the Data Docs show it) and its severity."""
+
+    kind: str  # e.g. "ExpectColumnMaxToBeBetween"
+    arguments: Mapping[str, Any]
+    description: str = ""
+    severity: str = CRITICAL
+
+    @property
+    def critical(self) -> bool:
+        return self.severity == CRITICAL
+
+
+def expect(kind: str, description: str = "", *, severity: str = CRITICAL, **arguments: Any):
+    """`Expectation(kind, arguments, description, severity)`, the arguments as keywords."""
+    return Expectation(kind, arguments, description, severity)
 
 
 @dataclass(frozen=True)
@@ -46,7 +78,7 @@ class Suite:
 
     name: str
     table: str
-    expectations: tuple
+    expectations: tuple[Expectation, ...]
     description: str = ""
 
 
@@ -56,6 +88,7 @@ class Outcome:
     batch: str
     success: bool
     critical_failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the failing non-critical expectations
     docs_hint: str = ""
 
     def raise_if_critical(self, table: str) -> None:
@@ -66,39 +99,17 @@ class Outcome:
             )
 
 
-_warming: list[threading.Thread] = []
-
-
-def warm_up() -> None:
-    """Import GX in a background thread, so that its seconds of imports overlap the work a
-    process does before its first validation. Every use of GX goes through `gx_module`,
-    which waits for it: two threads importing GX at once can see it half initialized."""
-    if not _warming and "great_expectations" not in sys.modules:
-        thread = threading.Thread(
-            target=importlib.import_module, args=("great_expectations",), daemon=True
-        )
-        _warming.append(thread)
-        thread.start()
-
-
-def gx_module(name: str = "great_expectations") -> ModuleType:
-    """A GX module (`great_expectations.expectations`, ...), once any warm-up import ended."""
-    for thread in _warming:
-        thread.join()
-    return importlib.import_module(name)
-
-
 @cache
 def _context(root: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gx = gx_module()
-        types = gx_module("great_expectations.data_context.types.base")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root))
     if context.variables.progress_bars is None:
-        context.variables.progress_bars = types.ProgressBarsConfig(
+        context.variables.progress_bars = ProgressBarsConfig(
             globally=False, metric_calculations=False
         )
         context.variables.save()
@@ -119,11 +130,14 @@ def _describe(result) -> str:
     return f"{config.type}({kwargs}){seen}{bad}"
 
 
-def _is_critical(config: Any) -> bool:
-    severities = gx_module("great_expectations.expectations.metadata_types").FailureSeverity
+def _gx_expectation(expectation: Expectation):
+    import great_expectations.expectations as gxe
 
-    meta = config.meta or {}
-    return meta.get("critical", config.severity == severities.CRITICAL)
+    return getattr(gxe, expectation.kind)(
+        **expectation.arguments,
+        description=expectation.description or None,
+        severity=expectation.severity,
+    )
 
 
 # Per GX context root and suite name: the Suite last stored and its checkpoint. Storing a suite,
@@ -135,7 +149,7 @@ _stored: dict[Path, list[Any]] = {}
 
 
 def _checkpoint(settings: Settings, suite: Suite, *, refresh: bool = False):
-    gx = gx_module()
+    import great_expectations as gx
 
     key = (settings.state_dir, suite.name)
     stored = _checkpoints.get(key)
@@ -156,7 +170,7 @@ def _checkpoint(settings: Settings, suite: Suite, *, refresh: bool = False):
     # In the constructor: added one by one, each expectation would be saved on its own.
     gx_suite = gx.ExpectationSuite(
         name=suite.name,
-        expectations=[e.copy(deep=True) for e in suite.expectations],  # GX models: pydantic v1
+        expectations=[_gx_expectation(e) for e in suite.expectations],
         meta={"description": suite.description},
     )
     gx_suite = context.suites.add_or_update(gx_suite)
@@ -174,21 +188,22 @@ def _checkpoint(settings: Settings, suite: Suite, *, refresh: bool = False):
     return checkpoint
 
 
-def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: str) -> Outcome:
-    """Validate `batch` (small: GX copies it for every metric) and store the result."""
-    gx = gx_module()
-    freshness = gx_module("great_expectations.exceptions.resource_freshness")
+def _validate(
+    settings: Settings, suite: Suite, rows: Sequence[Mapping[str, Any]], batch_id: str
+) -> Outcome:
+    import great_expectations as gx
+    import pandas as pd
+    from great_expectations.exceptions.resource_freshness import (
+        ResourceFreshnessAggregateError,
+    )
 
+    batch = {"dataframe": pd.DataFrame(list(rows))}
     # GX file stores refuse path separators in keys (Airflow run ids can hold them).
     run_id = gx.RunIdentifier(run_name=batch_id.replace("/", "_").replace("\\", "_"))
     try:
-        run = _checkpoint(settings, suite).run(batch_parameters={"dataframe": batch}, run_id=run_id)
-    except (
-        freshness.ResourceFreshnessAggregateError
-    ):  # another process stored the suite since: again
-        run = _checkpoint(settings, suite, refresh=True).run(
-            batch_parameters={"dataframe": batch}, run_id=run_id
-        )
+        run = _checkpoint(settings, suite).run(batch_parameters=batch, run_id=run_id)
+    except ResourceFreshnessAggregateError:  # another process stored the suite since: again
+        run = _checkpoint(settings, suite, refresh=True).run(batch_parameters=batch, run_id=run_id)
     stored = _stored.setdefault(settings.state_dir, [])
     for result_id in run.run_results:  # ValidationResultIdentifiers
         stored.extend([result_id, result_id.expectation_suite_identifier])
@@ -207,10 +222,21 @@ def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: st
                 )
             elif result.success:
                 continue
-            elif _is_critical(config):
+            elif config.severity == CRITICAL:
                 outcome.critical_failures.append(_describe(result))
             else:
-                log.warning("GX %s on %s: %s", suite.name, batch_id, _describe(result))
+                outcome.warnings.append(_describe(result))
+    return outcome
+
+
+def validate(
+    settings: Settings, suite: Suite, rows: Sequence[Mapping[str, Any]], batch_id: str
+) -> Outcome:
+    """Validate the batch of `rows` (small: GX copies it for every metric) and store the
+    result; in the validation process when one is open."""
+    outcome = _run(_validate, settings, suite, rows, batch_id)
+    for warning in outcome.warnings:
+        log.warning("GX %s on %s: %s", suite.name, batch_id, warning)
     log.info(
         "GX %s on %s: %s, %d critical failures",
         suite.name,
@@ -221,14 +247,82 @@ def validate(settings: Settings, suite: Suite, batch: pd.DataFrame, batch_id: st
     return outcome
 
 
+# --- where validations run ---------------------------------------------------------------------
+
+_process: ProcessPoolExecutor | None = None
+
+
+def _start_process(log_file: Path | None) -> None:
+    """In the validation process: log to the caller's log file, then import GX."""
+    if log_file:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter(logs.FILE_FORMAT))
+        logging.getLogger().handlers[:] = [handler]
+        logging.getLogger().setLevel(logging.DEBUG)
+        logging.captureWarnings(True)
+    # It validates pandas frames only: GX's optional Spark and SQL integrations (a second of
+    # imports) stay unloaded, and no garbage collection runs amid GX's thousands of imports.
+    for optional in ("pyspark", "sqlalchemy"):
+        sys.modules.setdefault(optional, None)  # `import pyspark` then raises ImportError
+    gc.disable()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import great_expectations  # noqa: F401
+    finally:
+        gc.enable()
+
+
+def _ready() -> None:
+    """A task that returns once the process has started (and imported GX)."""
+
+
+@contextmanager
+def validation_process() -> Iterator[None]:
+    """Run the validations and Data Docs builds of this block in one separate process, started
+    (and loading GX) right away; nested blocks share the outer one's."""
+    global _process
+    if _process is not None:
+        yield
+        return
+    context = multiprocessing.get_context("spawn")  # the caller runs threads: never fork it
+    _process = ProcessPoolExecutor(
+        1, mp_context=context, initializer=_start_process, initargs=(logs.log_file(),)
+    )
+    try:
+        _process.submit(_ready)
+        yield
+    finally:
+        process, _process = _process, None
+        process.shutdown(cancel_futures=True)
+
+
+def _run(function, *args):
+    """`function(*args)`, in the validation process when one is open."""
+    if _process is None:
+        return function(*args)
+    try:
+        return _process.submit(function, *args).result()
+    except BrokenProcessPool as exc:
+        raise ValidationProcessError(
+            f"the process running the GX validations died ({exc}): see the log file"
+        ) from exc
+
+
 def gx_context_docs(settings: Settings) -> Path:
     return settings.state_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
 
 
 def build_data_docs(settings: Settings, *, incremental: bool = False) -> Path:
     """Render the stored validation results as static HTML; returns the index page. With
-    `incremental`, only the suites and results this process stored are rendered (and the
-    index): a run's cost then does not grow with the history."""
+    `incremental`, only the suites and results this process (or the validation process)
+    stored are rendered (and the index): a run's cost then does not grow with the history."""
+    index = _run(_build_data_docs, settings, incremental)
+    log.info("GX Data Docs: %s", index)
+    return index
+
+
+def _build_data_docs(settings: Settings, incremental: bool) -> Path:
     stored = _stored.get(settings.state_dir)
     if incremental and not stored:
         return gx_context_docs(settings) / "index.html"
@@ -236,9 +330,7 @@ def build_data_docs(settings: Settings, *, incremental: bool = False) -> Path:
     gx_context(settings).build_data_docs(resource_identifiers=stored if incremental else None)
     site = gx_context_docs(settings)
     use_vendored_assets(site, written_since=started)
-    index = site / "index.html"
-    log.info("GX Data Docs: %s", index)
-    return index
+    return site / "index.html"
 
 
 # What `make setup` unpacks (pinned npm packages, see VENDORED in the Makefile): shared by every

@@ -17,7 +17,7 @@ from audotics import locks
 from audotics.lake import tables
 from audotics.progress import progress
 from audotics.settings import Settings
-from expectations.validation import build_data_docs, warm_up
+from expectations.validation import build_data_docs, validation_process
 from ingestion import bronze, catalog_extract, refine, runs
 from ingestion.landing import LandingFile, LandingFileError, landing_files
 
@@ -65,6 +65,11 @@ def refine_events(settings: Settings, day: dt.date, run_id: str) -> refine.Refin
     return result
 
 
+# Days whose bronze may land ahead of the day being refined: they fill the wait for the first
+# gate (the validation process loading GX) and the refine's single-threaded parts.
+LAND_AHEAD = 2
+
+
 def ingest(
     settings: Settings,
     days: list[dt.date],
@@ -74,14 +79,16 @@ def ingest(
     """Catalog first (events are checked against it), then each day (`on_day` sees each run
     row as it ends), then the Data Docs of these runs, also when a day failed.
 
-    The next day's bronze lands while a day is refined, in a thread (the two share no table,
-    and the lake writer and DuckDB work outside the GIL): both cores work. When the run stops
-    at an error, a day landed ahead ends failed, saying it was not refined."""
-    warm_up()  # GX's imports overlap the catalog extract and the first bronze
+    The next days' bronze (up to LAND_AHEAD) lands while a day is refined, in a thread (the
+    two share no table, and the lake writer and DuckDB work outside the GIL): both cores work.
+    When the run stops at an error, a day landed ahead ends failed, saying it was not refined.
+    The gates and the Data Docs run in a separate process (`validation_process`): GX never
+    holds this one's GIL."""
     results: list[dict] = []
     ahead: dict[dt.date, Future] = {}
     files = sum(len(landing_files(settings, day)) for day in days)
     with (
+        validation_process(),  # GX loads there, beside the catalog extract and first bronze
         progress("ingest", total=files, unit="file") as bar,
         ThreadPoolExecutor(1, thread_name_prefix="land-ahead") as lander,
     ):
@@ -92,7 +99,8 @@ def ingest(
                     land_day, settings, days[index], run_id, lambda _file: bar.update()
                 )
 
-        land_ahead(0)
+        for index in range(LAND_AHEAD + 1):
+            land_ahead(index)
         stage = "the catalog extract"
         try:
             catalog_extract.extract_catalog(settings, run_id)
@@ -100,14 +108,14 @@ def ingest(
                 log.info("ingesting landing day %s (%d of %d)", day, number, len(days))
                 stage = f"landing day {day}"
                 ahead.pop(day).result()  # raises the landing's error
-                land_ahead(number)
+                land_ahead(number + LAND_AHEAD)
                 refine_events(settings, day, run_id)
                 results.append(runs.reconcile(settings, day, run_id))
                 if on_day:
                     on_day(results[-1])
         except BaseException:
             for landed_day, landed in ahead.items():
-                if landed.exception() is None:  # waits for it
+                if not landed.cancel() and landed.exception() is None:  # waits for it
                     reason = f"bronze landed, not refined: the run stopped at {stage}"
                     runs.fail_run(settings, landed_day, run_id, reason)
             raise

@@ -64,7 +64,7 @@ def refine_day(settings: Settings, day: dt.date, run_id: str) -> RefineResult:
         )
         families = rules.REASON_FAMILIES
         gate = validate(
-            settings, event_suites.refine(families), summary.frame(families), f"{day}__{run_id}"
+            settings, event_suites.refine(families), [summary.row(families)], f"{day}__{run_id}"
         )
         gate.raise_if_critical(str(tables.SILVER_EVENTS))
         engine.commit({"run_id": run_id, "interval": day.isoformat(), "step": "refine_events"})

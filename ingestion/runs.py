@@ -25,7 +25,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
@@ -240,9 +239,8 @@ def reconcile(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
         history, day, settings.ingest_min_volume_share, settings.ingest_volume_trailing_days
     )
     accounted = row["silver_rows"] + row["quarantine_rows"] + row["duplicate_rows"]
-    batch = pd.DataFrame(
-        [{**row, "accounted_rows": accounted, "min_records": volume.min_records}]
-    ).drop(columns=["steps_done"])
+    checked = {k: v for k, v in row.items() if k != "steps_done"}  # a list: not a column
+    batch = [{**checked, "accounted_rows": accounted, "min_records": volume.min_records}]
     batch_id = f"{day.isoformat()}__{run_id}"
     reconciled = validate(settings, run_suites.reconciliation(), batch, batch_id)
     volume_outcome = validate(settings, run_suites.volume(settings), batch, batch_id)

@@ -64,7 +64,7 @@ def docs_platform(isolated_platform) -> Settings:
         silver_nulls={}, silver_event_ids=2, silver_unknown_event_types=0,
     )  # fmt: skip
     suite = event_suites.refine(rules.REASON_FAMILIES)
-    assert validate(settings, suite, summary.frame(rules.REASON_FAMILIES), "docs-offline").success
+    assert validate(settings, suite, [summary.row(rules.REASON_FAMILIES)], "docs-offline").success
     build_data_docs(settings)
     run_dbt(settings, ["docs", "generate", "--empty-catalog"])
     return settings

@@ -348,13 +348,13 @@ def test_the_report_passes_when_quarantine_works_and_only_a_gate_fails_the_day(l
         silver_columns=tables.SILVER_EVENTS.schema.names, silver_nulls={}, silver_event_ids=6,
         silver_unknown_event_types=0,
     )  # fmt: skip
-    outcome = validate(lake_settings, suite, healthy.frame(rules.REASON_FAMILIES), "healthy")
+    outcome = validate(lake_settings, suite, [healthy.row(rules.REASON_FAMILIES)], "healthy")
     assert outcome.success and not outcome.critical_failures
 
     broken = event_suites.RefineSummary(
         **{**healthy.__dict__, "silver_event_ids": 5, "silver_nulls": {"user_id": 1}}
     )
-    outcome = validate(lake_settings, suite, broken.frame(rules.REASON_FAMILIES), "broken")
+    outcome = validate(lake_settings, suite, [broken.row(rules.REASON_FAMILIES)], "broken")
     assert not outcome.success
     failed = " ".join(outcome.critical_failures)
     assert "null_user_id" in failed and "distinct_event_id" in failed
