@@ -13,7 +13,7 @@ import sys
 import click
 from pydantic import ValidationError
 
-from audotics import logs, services
+from audotics import logs
 from audotics.errors import AudoticsError
 from audotics.settings import Settings, get_settings, mask_secrets
 
@@ -35,6 +35,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "dbt-profile": "warehouse.cli:dbt_profile_command",
     "dashboards": "dashboards.cli:dashboards",
     "docs": "orchestration.docs_server:docs_command",
+    "services": "orchestration.services_cli:services_group",
 }
 
 
@@ -57,37 +58,6 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     to a file under <state>/logs; the console shows its progress, results and warnings."""
     if ctx.invoked_subcommand:
         logs.configure(get_settings().state_dir, ctx.invoked_subcommand, verbose)
-
-
-@cli.group("services")
-def services_group() -> None:
-    """Embedded PostgreSQL and Redis (or checks on the external ones you configured)."""
-
-
-@services_group.command("up")
-def services_up() -> None:
-    """Start the embedded servers (idempotent; data is kept between runs)."""
-    for status in services.up(get_settings()):
-        click.echo(status.line())
-
-
-@services_group.command("down")
-def services_down() -> None:
-    """Stop the embedded servers; their data stays under the state folder."""
-    settings = get_settings()
-    services.down(settings)
-    for status in services.status(settings):
-        click.echo(status.line())
-
-
-@services_group.command("status")
-def services_status() -> None:
-    """Show each service: up or down, embedded or external, its URL. Exit 1 if one is down."""
-    statuses = services.status(get_settings())
-    for status in statuses:
-        click.echo(status.line())
-    if not all(s.running for s in statuses):
-        sys.exit(1)
 
 
 @cli.command("settings")
