@@ -18,7 +18,10 @@ VENDORED := \
   @fortawesome/fontawesome-free 6.6.0 cf0b890ab2b68d3c4ea0f93ceb81cc24b956cccf9db36c63be044a672bd3b4dd \
   popper.js 1.12.9 4233fad2da34a2a6bc982e7e02c85c14180af075853d97d7e3bfa7124c853cbf \
   bootstrap-datepicker 1.9.0 342bd95b65db796e0ac35ad9296edbe6733daefc9869b2e5b27286d423e38146 \
-  @forevolve/bootstrap-dark 1.1.0 20b089d52bc2ae80424fc43e5263023e96bd8479e7c5d346b8766c1b792a1cfd
+  @forevolve/bootstrap-dark 1.1.0 20b089d52bc2ae80424fc43e5263023e96bd8479e7c5d346b8766c1b792a1cfd \
+  vega 5.33.1 1b8504b6731c5311be3269c4d84ca996a5cc293bc772283293ede20c490e16c3 \
+  vega-lite 5.23.0 e4cbfdd8f6f1abe381c59cd558fd6a559c12b1496bfdf2e0c3295263a40fe4da \
+  vega-embed 6.29.0 ecf1ee709c2bac9e0a4ead6908114b05b62c71493e10a8a4308109bb070f8eb1
 # The dbt graph the warehouse DAG renders (see the target below) and what it is built from.
 DBT_MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt \( -path dbt/target -o -path dbt/logs \) -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)

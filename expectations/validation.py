@@ -21,6 +21,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import time
@@ -336,8 +337,7 @@ def _build_data_docs(settings: Settings, incremental: bool) -> Path:
 # What `make setup` unpacks (pinned npm packages, see VENDORED in the Makefile): shared by every
 # platform instance of this checkout, so not under a settings' state folder.
 VENDOR_DIR = Path(__file__).resolve().parents[1] / ".audotics" / "vendor"
-# The CDN URLs in GX 1.x's Data Docs templates -> the same file in the vendored packages. Left
-# out: vega, vega-lite and vega-embed (the charts of a validation page; its tables show without).
+# The CDN URLs in GX 1.x's Data Docs templates -> the same file in the vendored packages.
 CDN_ASSETS = {
     "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/dist/jquery.min.js",
     "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": (
@@ -377,7 +377,20 @@ CDN_ASSETS = {
     "bootstrap-datepicker.min.js": "bootstrap-datepicker/dist/js/bootstrap-datepicker.min.js",
     "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/"
     "bootstrap-prefers-dark.css": "@forevolve/bootstrap-dark/dist/css/bootstrap-prefers-dark.css",
+    # The charts of a validation page.
+    "https://cdn.jsdelivr.net/npm/vega@5": "vega/build/vega.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite/build/vega-lite.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed/build/vega-embed.min.js",
 }
+# GX's logo, which the navbar loads from GX's servers (with the data context's id in the URL),
+# and the dark theme's logo in GX's stylesheet: both pointed at the logo GX ships in the site.
+REMOTE_LOGO = re.compile(
+    r"https://great-expectations-web-assets\.s3\.us-east-2\.amazonaws\.com/"
+    r"(logo-long\.png\?[^\"']*|full_logo_dark\.png)"
+)
+SITE_IMAGES = Path("static") / "images"
+LOGO = "logo-long.png"
+SITE_STYLESHEET = Path("static") / "styles" / "data_docs_default_styles.css"
 VENDOR_EXTRA = ("@fortawesome/fontawesome-free/webfonts",)  # all.min.css loads ../webfonts/*
 
 
@@ -408,13 +421,15 @@ def use_vendored_assets(
     for name in VENDOR_EXTRA:
         if not (target / name).exists():
             shutil.copytree(vendor / name, target / name)
-    for page in site.rglob("*.html"):
-        if page.stat().st_mtime < written_since:
+    for page in [*site.rglob("*.html"), site / SITE_STYLESHEET]:
+        if not page.exists() or page.stat().st_mtime < written_since:
             continue
-        html = page.read_text(encoding="utf-8")
+        text = page.read_text(encoding="utf-8")
         local = os.path.relpath(target, page.parent)
-        rewritten = html
+        rewritten = text
         for url, name in CDN_ASSETS.items():
             rewritten = rewritten.replace(url, f"{local}/{name}")
-        if rewritten != html:
+        logo = os.path.relpath(site / SITE_IMAGES / LOGO, page.parent)
+        rewritten = REMOTE_LOGO.sub(logo, rewritten)
+        if rewritten != text:
             page.write_text(rewritten, encoding="utf-8")

@@ -21,6 +21,7 @@ from audotics.settings import Settings
 from expectations import events as event_suites
 from expectations.validation import (
     CDN_ASSETS,
+    SITE_STYLESHEET,
     VENDOR_DIR,
     build_data_docs,
     gx_context_docs,
@@ -34,12 +35,6 @@ from warehouse.dbt import run_dbt
 STARTUP_TIMEOUT_S = 20
 RENDER_TIMEOUT_MS = 20_000
 SUITE = "events.refine"
-# What a page may still load from the internet: vega's chart libraries (not vendored; a
-# validation page shows its tables without them) and GX's logo in the navbar.
-ALLOWED_REMOTE = re.compile(
-    r"https://cdn\.jsdelivr\.net/npm/vega(-lite|-embed)?@\d+$"
-    r"|https://great-expectations-web-assets\.s3\.us-east-2\.amazonaws\.com/logo-long\.png\?"
-)
 
 
 @dataclass(frozen=True)
@@ -120,29 +115,47 @@ def page(browser: Browser) -> Iterator[Page]:
     page.close()
 
 
-def test_gx_data_docs_reference_no_cdn_for_their_assets(docs_platform: Settings) -> None:
+def test_gx_data_docs_load_no_asset_from_the_internet(docs_platform: Settings) -> None:
     site = gx_context_docs(docs_platform)
     pages = list(site.rglob("*.html"))
     assert len(pages) >= 2  # the index and the validation page
     for html_page in pages:
         html = html_page.read_text()
         # Assets only: links to greatexpectations.io stay links.
-        remote = re.findall(r'<(?:script|link|img)[^>]*?(?:src|href)="(https://[^"]+)"', html)
-        assert not [url for url in remote if url in CDN_ASSETS], html_page
-        assert all(ALLOWED_REMOTE.match(url) for url in remote), (html_page, remote)
+        remote = re.findall(r'<(?:script|link|img)[^>]*?(?:src|href)="(https?://[^"]+)"', html)
+        assert not remote, (html_page, remote)
+        assert "logo-long.png" in html  # the navbar's logo, now the site's own copy
+    assert "https://" not in (site / SITE_STYLESHEET).read_text()  # the dark theme's logo
     for name in CDN_ASSETS.values():
         assert (site / "static" / "vendor" / name).is_file(), name
 
 
 def test_gx_data_docs_index_lists_the_run_in_a_browser(docs_server: DocsServer, page) -> None:
+    requested: list[str] = []
     failed: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.goto(f"{docs_server.gx_url}/index.html")
     # bootstrap-table fills the runs table from JavaScript: a row means jQuery and it loaded.
     row = page.locator("table tbody tr", has_text=SUITE).first
     row.wait_for(timeout=RENDER_TIMEOUT_MS)
     assert "docs-offline" in row.inner_text()
-    assert not [url for url in failed if url.startswith(docs_server.gx_url)], failed
+    assert [url for url in requested if not url.startswith(docs_server.gx_url)] == []
+    assert failed == []
+
+
+def test_gx_validation_page_loads_its_chart_libraries_locally(
+    docs_server: DocsServer, page
+) -> None:
+    site = gx_context_docs(docs_server.settings)
+    (validation,) = (site / "validations").rglob("*.html")
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{docs_server.gx_url}/{validation.relative_to(site).as_posix()}")
+    page.get_by_text("Gate:", exact=False).first.wait_for(timeout=RENDER_TIMEOUT_MS)
+    # The charts are drawn by vega-embed: loaded, and from the site.
+    assert page.evaluate("typeof vegaEmbed") == "function"
+    assert [url for url in requested if not url.startswith(docs_server.gx_url)] == []
 
 
 def test_dbt_docs_render_the_project_tree(docs_server: DocsServer, page) -> None:
