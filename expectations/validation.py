@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -251,10 +252,20 @@ def validate(
 # --- where validations run ---------------------------------------------------------------------
 
 _process: ProcessPoolExecutor | None = None
+PARENT_CHECK_S = 1.0  # how often the validation process checks that its caller lives
 
 
-def _start_process(log_file: Path | None) -> None:
-    """In the validation process: log to the caller's log file, then import GX."""
+def _exit_with(parent: int) -> None:
+    """End this process once `parent` is gone (killed, say): a pool's idle worker would wait
+    for work forever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+def _start_process(caller: int, log_file: Path | None) -> None:
+    """In the validation process: end with the caller, log to its log file, import GX."""
+    threading.Thread(target=_exit_with, args=(caller,), daemon=True).start()
     if log_file:
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter(logs.FILE_FORMAT))
@@ -281,14 +292,18 @@ def _ready() -> None:
 @contextmanager
 def validation_process() -> Iterator[None]:
     """Run the validations and Data Docs builds of this block in one separate process, started
-    (and loading GX) right away; nested blocks share the outer one's."""
+    (and loading GX) right away; nested blocks share the outer one's. A process that has loaded
+    GX already (a test session, a notebook) keeps validating in itself: nothing to gain."""
     global _process
-    if _process is not None:
+    if _process is not None or "great_expectations" in sys.modules:
         yield
         return
     context = multiprocessing.get_context("spawn")  # the caller runs threads: never fork it
     _process = ProcessPoolExecutor(
-        1, mp_context=context, initializer=_start_process, initargs=(logs.log_file(),)
+        1,
+        mp_context=context,
+        initializer=_start_process,
+        initargs=(os.getpid(), logs.log_file()),
     )
     try:
         _process.submit(_ready)

@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
@@ -160,16 +161,22 @@ def test_a_writer_killed_mid_run_leaves_tables_readable_and_the_rerun_completes_
     ingest(settings, [day], run_id="reference")
     reference = snapshot(settings, tables.SILVER_EVENTS)
     env = env_for(settings)
+    helpers_seen = 0
     for delay in (2.0, 3.0, 4.0, 5.5):
         process = subprocess.Popen(
             ["audotics", "ingest", "--date", str(day)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(delay)
+        helpers = psutil.Process(process.pid).children(recursive=True)  # the validation process
+        helpers_seen += len(helpers)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        _, alive = psutil.wait_procs(helpers, timeout=10)
+        assert not alive, f"outlived the killed ingest: {alive}"
         for table in (tables.BRONZE_EVENTS, tables.QUARANTINE_EVENTS, tables.SILVER_EVENTS):
             lake.read_arrow(settings, table)  # every table stays readable
+    assert helpers_seen
     # A writer that died after writing its files but before committing: files, no log entry.
     silver_dir = Path(lake.table_uri(settings, tables.SILVER_EVENTS)) / f"event_date={day}"
     orphan = silver_dir / "part-orphan-from-a-killed-writer.parquet"
