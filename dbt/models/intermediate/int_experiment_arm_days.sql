@@ -10,11 +10,18 @@ user_metrics as (
 ),
 
 result_days as (
-    select distinct experiment_id, result_date from user_metrics
+    select distinct
+        experiment_id,
+        result_date
+    from user_metrics
 ),
 
 exposed as (
-    select experiment_id, result_date, arm, count(*) as exposed_users
+    select
+        experiment_id,
+        result_date,
+        arm,
+        count(*) as exposed_users
     from user_metrics
     group by experiment_id, result_date, arm
 )
@@ -30,6 +37,7 @@ select
 from arms
 inner join result_days on arms.experiment_id = result_days.experiment_id
 left join exposed
-    on arms.experiment_id = exposed.experiment_id
-    and result_days.result_date = exposed.result_date
-    and arms.arm = exposed.arm
+    on
+        arms.experiment_id = exposed.experiment_id
+        and result_days.result_date = exposed.result_date
+        and arms.arm = exposed.arm

@@ -12,7 +12,8 @@ expected as (
         result_date,
         exposed_users,
         planned_share * sum(exposed_users) over (
-            partition by experiment_id, result_date) as expected_users
+            partition by experiment_id, result_date
+        ) as expected_users
     from arm_days
 ),
 

@@ -6,7 +6,10 @@
 -- A user is exposed from the first event an arm of the experiment served them; their arm is
 -- that event's (the assignment is stable, so it is their only one).
 with experiments as (
-    select experiment_id, started_at from {{ ref('stg_experiments') }}
+    select
+        experiment_id,
+        started_at
+    from {{ ref('stg_experiments') }}
 ),
 
 events as (
@@ -32,8 +35,10 @@ result_days as (
     from experiments
     cross join lateral generate_series(
         experiments.started_at::date,
-        (select max(exposures.first_exposed_date) from exposures
-         where exposures.experiment_id = experiments.experiment_id),
+        (
+            select max(exposures.first_exposed_date) from exposures
+            where exposures.experiment_id = experiments.experiment_id
+        ),
         interval '1 day'
     ) as result_day
 ),
@@ -45,17 +50,20 @@ user_days as (
         exposures.user_id,
         events.event_date,
         sum(events.ms_played) filter (
-            where events.experiment_id = exposures.experiment_id) as served_ms,
+            where events.experiment_id = exposures.experiment_id
+        ) as served_ms,
         count(*) filter (where events.experiment_id = exposures.experiment_id) as served_listens,
         count(*) filter (
             where events.experiment_id = exposures.experiment_id
-            and events.event_type = 'skip') as served_skips,
+            and events.event_type = 'skip'
+        ) as served_skips,
         sum(events.ms_played) as listening_ms
     from exposures
     inner join experiments on exposures.experiment_id = experiments.experiment_id
     inner join events
-        on exposures.user_id = events.user_id
-        and events.event_at >= experiments.started_at
+        on
+            exposures.user_id = events.user_id
+            and experiments.started_at <= events.event_at
     group by exposures.experiment_id, exposures.user_id, events.event_date
 ),
 
@@ -69,9 +77,10 @@ pre_period as (
     from exposures
     inner join experiments on exposures.experiment_id = experiments.experiment_id
     inner join events
-        on exposures.user_id = events.user_id
-        and events.event_at < experiments.started_at
-        and events.event_at >= experiments.started_at
+        on
+            exposures.user_id = events.user_id
+            and experiments.started_at > events.event_at
+            and events.event_at >= experiments.started_at
             - interval '1 day' * {{ var('experiment_pre_period_days') }}
     group by exposures.experiment_id, exposures.user_id
 ),
@@ -88,12 +97,14 @@ cumulative as (
         coalesce(sum(user_days.listening_ms), 0) as listening_ms
     from result_days
     inner join exposures
-        on result_days.experiment_id = exposures.experiment_id
-        and exposures.first_exposed_date <= result_days.result_date
+        on
+            result_days.experiment_id = exposures.experiment_id
+            and result_days.result_date >= exposures.first_exposed_date
     left join user_days
-        on exposures.experiment_id = user_days.experiment_id
-        and exposures.user_id = user_days.user_id
-        and user_days.event_date <= result_days.result_date
+        on
+            exposures.experiment_id = user_days.experiment_id
+            and exposures.user_id = user_days.user_id
+            and result_days.result_date >= user_days.event_date
     group by result_days.experiment_id, result_days.result_date, exposures.user_id, exposures.arm
 ),
 
@@ -108,16 +119,23 @@ metrics as (
         metric.pre_value
     from cumulative
     left join pre_period
-        on cumulative.experiment_id = pre_period.experiment_id
-        and cumulative.user_id = pre_period.user_id
+        on
+            cumulative.experiment_id = pre_period.experiment_id
+            and cumulative.user_id = pre_period.user_id
     cross join lateral (
         values
-            ('recommendation_minutes', cumulative.served_ms / 60000.0,
-             coalesce(pre_period.listening_ms, 0) / 60000.0),
-            ('listening_minutes', cumulative.listening_ms / 60000.0,
-             coalesce(pre_period.listening_ms, 0) / 60000.0),
-            ('skip_rate', {{ safe_ratio('cumulative.served_skips', 'cumulative.served_listens') }},
-             {{ safe_ratio('pre_period.skips', 'pre_period.listens') }})
+        (
+            'recommendation_minutes', cumulative.served_ms / 60000.0,
+            coalesce(pre_period.listening_ms, 0) / 60000.0
+        ),
+        (
+            'listening_minutes', cumulative.listening_ms / 60000.0,
+            coalesce(pre_period.listening_ms, 0) / 60000.0
+        ),
+        (
+            'skip_rate', {{ safe_ratio('cumulative.served_skips', 'cumulative.served_listens') }},
+            {{ safe_ratio('pre_period.skips', 'pre_period.listens') }}
+        )
     ) as metric (name, value, pre_value)
 )
 

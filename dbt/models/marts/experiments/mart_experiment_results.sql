@@ -46,9 +46,10 @@ adjusted as (
             as adjusted_value
     from covariates
     inner join thetas
-        on covariates.experiment_id = thetas.experiment_id
-        and covariates.result_date = thetas.result_date
-        and covariates.metric = thetas.metric
+        on
+            covariates.experiment_id = thetas.experiment_id
+            and covariates.result_date = thetas.result_date
+            and covariates.metric = thetas.metric
 ),
 
 arm_stats as (
@@ -82,32 +83,39 @@ compared as (
         stats.metric,
         stats.users_measured,
         stats.mean_value,
-        case when not arm_days.is_control then
-            {{ safe_ratio('stats.mean_value', 'control.mean_value') }} - 1 end as lift,
+        case
+            when not arm_days.is_control then
+                {{ safe_ratio('stats.mean_value', 'control.mean_value') }} - 1
+        end as lift,
         case when not arm_days.is_control then {{ lift_standard_error(
             'stats.mean_value', 'stats.variance', 'stats.users_measured',
             'control.mean_value', 'control.variance', 'control.users_measured') }} end
             as lift_standard_error,
-        case when not arm_days.is_control then
-            {{ safe_ratio('stats.adjusted_mean', 'control.adjusted_mean') }} - 1 end as cuped_lift,
+        case
+            when not arm_days.is_control then
+                {{ safe_ratio('stats.adjusted_mean', 'control.adjusted_mean') }} - 1
+        end as cuped_lift,
         case when not arm_days.is_control then {{ lift_standard_error(
             'stats.adjusted_mean', 'stats.adjusted_variance', 'stats.users_measured',
             'control.adjusted_mean', 'control.adjusted_variance', 'control.users_measured') }} end
             as cuped_lift_standard_error
     from arm_days
     inner join arm_stats as stats
-        on arm_days.experiment_id = stats.experiment_id
-        and arm_days.result_date = stats.result_date
-        and arm_days.arm = stats.arm
+        on
+            arm_days.experiment_id = stats.experiment_id
+            and arm_days.result_date = stats.result_date
+            and arm_days.arm = stats.arm
     inner join arm_days as control_arm
-        on arm_days.experiment_id = control_arm.experiment_id
-        and arm_days.result_date = control_arm.result_date
-        and control_arm.is_control
+        on
+            arm_days.experiment_id = control_arm.experiment_id
+            and arm_days.result_date = control_arm.result_date
+            and control_arm.is_control
     inner join arm_stats as control
-        on control_arm.experiment_id = control.experiment_id
-        and control_arm.result_date = control.result_date
-        and control_arm.arm = control.arm
-        and stats.metric = control.metric
+        on
+            control_arm.experiment_id = control.experiment_id
+            and control_arm.result_date = control.result_date
+            and control_arm.arm = control.arm
+            and stats.metric = control.metric
 ),
 
 srm as (
@@ -143,5 +151,6 @@ select
 from compared
 inner join experiments on compared.experiment_id = experiments.experiment_id
 inner join srm
-    on compared.experiment_id = srm.experiment_id
-    and compared.result_date = srm.result_date
+    on
+        compared.experiment_id = srm.experiment_id
+        and compared.result_date = srm.result_date
