@@ -9,6 +9,7 @@ import datetime as dt
 import gzip
 import hashlib
 import random
+import re
 import threading
 import tracemalloc
 from pathlib import Path
@@ -103,6 +104,30 @@ def test_a_0_byte_gz_is_a_readable_empty_file(tmp_path) -> None:
     count = RecordCount()
     assert list(read_batches(file, limits, count)) == []
     assert count.records == 0
+
+
+def test_gzip_members_are_read_in_turn_padding_skipped_and_other_bytes_refused(tmp_path) -> None:
+    path = tmp_path / "events-2026-11-01T00.jsonl.gz"
+    file = LandingFile(path, dt.date(2026, 11, 1))
+
+    def lines_of(data: bytes) -> list[bytes]:
+        path.write_bytes(data)
+        return [
+            line
+            for batch in read_batches(file, LandingLimits(MIB, MIB, 10))
+            for line in batch.lines
+        ]
+
+    # Members one after another (what `cat a.gz b.gz` makes) are one stream.
+    assert lines_of(gzip.compress(b"a\nb\n") + gzip.compress(b"c\n")) == [b"a", b"b", b"c"]
+    assert lines_of(gzip.compress(b"a\n") + bytes(512)) == [b"a"]  # zero padding
+    for broken, reason in (
+        (gzip.compress(b"a\n") + b"junk", "not gzip data"),
+        (gzip.compress(b"a\n")[:-6], "ended before the end-of-stream marker"),
+        (b"plain text\n", "not gzip data"),
+    ):
+        with pytest.raises(LandingFileError, match=rf"{re.escape(str(path))}: .*{reason}"):
+            lines_of(broken)
 
 
 # --- on the lake ------------------------------------------------------------------------------
