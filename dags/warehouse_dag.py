@@ -19,33 +19,21 @@ in `warehouse` (`warehouse.watcher` wires the build and its reporting tasks) and
 
 from __future__ import annotations
 
-import logging
-
 from airflow.sdk import DAG, task
-
-from audotics.lake import tables
-from orchestration.airflow_support import DEFAULT_ARGS, START_DATE, outlets, schedule
-from orchestration.stages import WAREHOUSE
-from warehouse.dbt import DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET, dbt_executable
-from warehouse.watcher import report_after_build, warehouse_connection
-
-# Cosmos warns on import, in every task, that the OpenLineage provider is missing: lineage is
-# not collected here, so only its errors are wanted (set before the import).
-logging.getLogger("cosmos.operators.local").setLevel(logging.ERROR)
-from cosmos import (  # noqa: E402
-    DbtTaskGroup,
-    ExecutionConfig,
-    ProfileConfig,
-    ProjectConfig,
-    RenderConfig,
-)
-from cosmos.constants import (  # noqa: E402
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import (
     ExecutionMode,
     InvocationMode,
     LoadMode,
     SourceRenderingBehavior,
     TestBehavior,
 )
+
+from audotics.lake import tables
+from orchestration.airflow_support import DEFAULT_ARGS, START_DATE, outlets, schedule
+from orchestration.stages import WAREHOUSE
+from warehouse.dbt import DBT_PROFILE, DBT_PROJECT_DIR, DBT_TARGET, dbt_executable
+from warehouse.watcher import report_after_build, warehouse_connection
 
 # dbt's own default target folder; `make setup` writes it (Makefile: DBT_MANIFEST).
 DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
