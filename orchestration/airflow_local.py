@@ -54,13 +54,10 @@ def airflow_env(settings: Settings, *, port: int | None = None) -> dict[str, str
         # localhost:8080: on any other port every task would die unheard.
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
         AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",  # an offline machine
-        # Quiet task logs: Cosmos reads a lineage namespace at import (else a warning), its
-        # plugin warns in every task that no OpenLineage provider is installed (lineage is not
-        # collected here), and GX's import logs a line per function it registers.
+        # Quiet task logs: Cosmos reads a lineage namespace at import (else a warning), and
+        # GX's import logs a line per function it registers.
         AIRFLOW__OPENLINEAGE__NAMESPACE="audotics",
-        AIRFLOW__LOGGING__NAMESPACE_LEVELS=" ".join(
-            ("great_expectations=WARNING", "cosmos.operators.local=ERROR")
-        ),
+        AIRFLOW__LOGGING__NAMESPACE_LEVELS="great_expectations=WARNING",
         OPENBLAS_NUM_THREADS="1",
         PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",  # standalone spawns `airflow`
     )

@@ -149,7 +149,7 @@ def session_processes(session_id: int) -> list[psutil.Process]:
 # (Cosmos's plugin still warns once per task that no OpenLineage provider is installed.)
 TASK_LOG_NOISE = (
     "Skipping registering function", "openlineage/namespace", "Unavailable conversion function",
-    "DeprecationWarning", "Openlineage events",
+    "DeprecationWarning",
 )  # fmt: skip
 
 
