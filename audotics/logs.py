@@ -44,8 +44,6 @@ def configure(state_dir: Path, command: str, verbose: bool = False) -> Path:
         old.unlink(missing_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S_%f")
     _log_file = folder / f"{command}-{stamp}.log"
-    to_file = logging.FileHandler(_log_file, encoding="utf-8")
-    to_file.setFormatter(logging.Formatter(FILE_FORMAT))
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter(CONSOLE_FORMAT))
     if verbose:
@@ -53,13 +51,21 @@ def configure(state_dir: Path, command: str, verbose: bool = False) -> Path:
     else:
         console.setLevel(logging.WARNING)
         console.addFilter(_ProjectWarnings())
+    log_everything_to(_log_file, console)
+    return _log_file
+
+
+def log_everything_to(log_file: Path, *handlers: logging.Handler) -> None:
+    """Every record at DEBUG, and Python's warnings, to `log_file` (appended to), beside
+    `handlers`: for `configure`, and for a helper process writing to its command's log."""
+    to_file = logging.FileHandler(log_file, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter(FILE_FORMAT))
     root = logging.getLogger()
-    root.handlers[:] = [to_file, console]
+    root.handlers[:] = [to_file, *handlers]
     root.setLevel(logging.DEBUG)
     logging.captureWarnings(True)  # Python warnings (deprecations) go to the file
     for chatty in ("py4j", "urllib3", "asyncio", "matplotlib", "PIL"):
         logging.getLogger(chatty).setLevel(logging.INFO)  # their DEBUG is per packet
-    return _log_file
 
 
 def log_file() -> Path | None:

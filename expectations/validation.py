@@ -64,10 +64,6 @@ class Expectation:
     description: str = ""
     severity: str = CRITICAL
 
-    @property
-    def critical(self) -> bool:
-        return self.severity == CRITICAL
-
 
 def expect(kind: str, description: str = "", *, severity: str = CRITICAL, **arguments: Any):
     """`Expectation(kind, arguments, description, severity)`, the arguments as keywords."""
@@ -267,11 +263,7 @@ def _start_process(caller: int, log_file: Path | None) -> None:
     """In the validation process: end with the caller, log to its log file, import GX."""
     threading.Thread(target=_exit_with, args=(caller,), daemon=True).start()
     if log_file:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter(logs.FILE_FORMAT))
-        logging.getLogger().handlers[:] = [handler]
-        logging.getLogger().setLevel(logging.DEBUG)
-        logging.captureWarnings(True)
+        logs.log_everything_to(log_file)
     # It validates pandas frames only: GX's optional Spark and SQL integrations (a second of
     # imports) stay unloaded, and no garbage collection runs amid GX's thousands of imports.
     for optional in ("pyspark", "sqlalchemy"):
