@@ -145,11 +145,11 @@ def session_processes(session_id: int) -> list[psutil.Process]:
 
 
 # What a task log must not hold: the libraries' import chatter (GX registers its functions,
-# Cosmos looks for a lineage namespace or cannot render an exposure) and deprecation warnings.
-# (Cosmos's plugin still warns once per task that no OpenLineage provider is installed.)
+# Cosmos looks for a lineage namespace or an OpenLineage provider, or cannot render an exposure)
+# and deprecation warnings.
 TASK_LOG_NOISE = (
     "Skipping registering function", "openlineage/namespace", "Unavailable conversion function",
-    "DeprecationWarning",
+    "DeprecationWarning", "Openlineage events",
 )  # fmt: skip
 
 
