@@ -17,6 +17,7 @@ them as static HTML a person can open.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import multiprocessing
@@ -275,6 +276,14 @@ def _start_process(caller: int, log_file: Path | None) -> None:
             import great_expectations  # noqa: F401
     finally:
         gc.enable()
+    atexit.register(_exit_now)  # run first: atexit calls the last registered first
+
+
+def _exit_now() -> None:
+    """End the validation process once its log is flushed, skipping the interpreter's teardown
+    of GX's thousands of modules: 0.7 s that the caller's shutdown would wait for."""
+    logging.shutdown()
+    os._exit(0)
 
 
 def _ready() -> None:

@@ -10,6 +10,7 @@ import click
 
 from audotics.identifiers import new_run_id
 from audotics.settings import get_settings
+from expectations.validation import validation_process
 
 EXIT_WARNING = 2  # a day was flagged by the volume gate (1 is any error, as for every command)
 
@@ -26,19 +27,20 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
     1 on an error or a failed gate (with AUDOTICS_INGEST_VOLUME_GATE=fail, a flagged day),
     which stops the range at that day.
     """
-    from ingestion.days import ingest as run_ingest
-    from ingestion.landing import landing_days
-    from ingestion.runs import WARNING, summary
+    with validation_process():  # started first: GX loads there beside the imports below
+        from ingestion.days import ingest as run_ingest
+        from ingestion.landing import landing_days
+        from ingestion.runs import WARNING, summary
 
-    settings = get_settings()
-    days = landing_days(settings)
-    if start:
-        last = (end or start).date()
-        days = [start.date() + dt.timedelta(n) for n in range((last - start.date()).days + 1)]
-    if not days:
-        raise click.ClickException(f"no landing days under {settings.landing_root}/events")
-    runs = run_ingest(
-        settings, days, new_run_id("cli"), on_day=lambda row: click.echo(summary(row))
-    )
+        settings = get_settings()
+        days = landing_days(settings)
+        if start:
+            last = (end or start).date()
+            days = [start.date() + dt.timedelta(n) for n in range((last - start.date()).days + 1)]
+        if not days:
+            raise click.ClickException(f"no landing days under {settings.landing_root}/events")
+        runs = run_ingest(
+            settings, days, new_run_id("cli"), on_day=lambda row: click.echo(summary(row))
+        )
     if any(row["status"] == WARNING for row in runs):
         sys.exit(EXIT_WARNING)
