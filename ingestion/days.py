@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 
 from audotics import locks
 from audotics.lake import tables
@@ -19,6 +20,7 @@ from audotics.progress import progress
 from audotics.settings import Settings
 from expectations.validation import build_data_docs, validation_process
 from ingestion import bronze, catalog_extract, refine, runs
+from ingestion.engines import Engine
 from ingestion.landing import LandingFile, LandingFileError, landing_files
 
 log = logging.getLogger(__name__)
@@ -50,12 +52,14 @@ def land_day(
 REFINE_LOCK = f"refine {tables.SILVER_EVENTS}"
 
 
-def refine_events(settings: Settings, day: dt.date, run_id: str) -> refine.RefineResult:
-    """Refine the day's bronze into silver and quarantine, and record the step; one day at a
-    time across every process (`REFINE_LOCK`)."""
+def refine_events(
+    settings: Settings, day: dt.date, run_id: str, engine: Engine | None = None
+) -> refine.RefineResult:
+    """Refine the day's bronze into silver and quarantine (with `engine`, if the caller opened
+    one), and record the step; one day at a time across every process (`REFINE_LOCK`)."""
     purpose = f"refine of landing day {day}, run {run_id}"
     with locks.exclusive(settings, REFINE_LOCK, purpose=purpose):
-        result = refine.refine_day(settings, day, run_id)
+        result = refine.refine_day(settings, day, run_id, engine)
     runs.step_done(
         settings, day, run_id, "refine",
         silver_rows=result.silver_rows, quarantine_rows=result.quarantine_rows,
@@ -70,6 +74,26 @@ def refine_events(settings: Settings, day: dt.date, run_id: str) -> refine.Refin
 LAND_AHEAD = 2
 
 
+def _prepare(
+    settings: Settings, day: dt.date, run_id: str, landed: Future
+) -> tuple[ExitStack, Engine]:
+    """Once the day's bronze has landed, its engine, prepared (`Engine.prepare`), and what
+    closes it."""
+    landed.result()
+    with ExitStack() as resources:
+        engine = resources.enter_context(refine.day_engine(settings, day))
+        engine.prepare(run_id)
+        return resources.pop_all(), engine
+
+
+def _close_prepared(prepared: dict[dt.date, Future]) -> None:
+    """Close the engines prepared ahead that were not used (waiting for those in progress)."""
+    for future in prepared.values():
+        if not future.cancel() and future.exception() is None:
+            resources, _engine = future.result()
+            resources.close()
+
+
 def ingest(
     settings: Settings,
     days: list[dt.date],
@@ -81,16 +105,20 @@ def ingest(
 
     The next days' bronze (up to LAND_AHEAD) lands while a day is refined, in a thread (the
     two share no table, and the lake writer and DuckDB work outside the GIL): both cores work.
+    The next day's engine is prepared in another thread meanwhile: its lines are judged while
+    this day is gated and committed, and only its duplicates wait for this day's silver.
     When the run stops at an error, a day landed ahead ends failed, saying it was not refined.
     The gates and the Data Docs run in a separate process (`validation_process`): GX never
     holds this one's GIL."""
     results: list[dict] = []
     ahead: dict[dt.date, Future] = {}
+    prepared: dict[dt.date, Future] = {}
     files = sum(len(landing_files(settings, day)) for day in days)
     with (
         validation_process(),  # GX loads there, beside the catalog extract and first bronze
         progress("ingest", total=files, unit="file") as bar,
         ThreadPoolExecutor(1, thread_name_prefix="land-ahead") as lander,
+        ThreadPoolExecutor(1, thread_name_prefix="judge-ahead") as judge,
     ):
 
         def land_ahead(index: int) -> None:
@@ -109,11 +137,22 @@ def ingest(
                 stage = f"landing day {day}"
                 ahead.pop(day).result()  # raises the landing's error
                 land_ahead(number + LAND_AHEAD)
-                refine_events(settings, day, run_id)
+                if number < len(days):
+                    following = days[number]
+                    prepared[following] = judge.submit(
+                        _prepare, settings, following, run_id, ahead[following]
+                    )
+                with ExitStack() as resources:
+                    engine = None
+                    if day in prepared:
+                        engine_resources, engine = prepared.pop(day).result()
+                        resources.push(engine_resources)
+                    refine_events(settings, day, run_id, engine)
                 results.append(runs.reconcile(settings, day, run_id))
                 if on_day:
                     on_day(results[-1])
         except BaseException:
+            _close_prepared(prepared)
             for landed_day, landed in ahead.items():
                 if not landed.cancel() and landed.exception() is None:  # waits for it
                     reason = f"bronze landed, not refined: the run stopped at {stage}"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from audotics.settings import Settings
 from expectations import events as event_suites
 from expectations.validation import validate
 from ingestion import rules
-from ingestion.engines import engine_for
+from ingestion.engines import Engine, engine_for
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +44,26 @@ def _staging_folder(settings: Settings) -> Path:
     return folder
 
 
-def refine_day(settings: Settings, day: dt.date, run_id: str) -> RefineResult:
-    """Refine landing day `day` from bronze; raises `QualityGateError` (committing nothing)
-    when a gate fails."""
+@contextmanager
+def day_engine(settings: Settings, day: dt.date) -> Iterator[Engine]:
+    """The engine for landing day `day` (chosen by its bronze lines), with a staging folder."""
     lines = lake.partition_rows(settings, tables.BRONZE_EVENTS, "landing_date", day)
     with (
         tempfile.TemporaryDirectory(prefix=f"{day}-", dir=_staging_folder(settings)) as staging,
         engine_for(settings, day, Path(staging), lines) as engine,
     ):
+        yield engine
+
+
+def refine_day(
+    settings: Settings, day: dt.date, run_id: str, engine: Engine | None = None
+) -> RefineResult:
+    """Refine landing day `day` from bronze; raises `QualityGateError` (committing nothing)
+    when a gate fails. `engine`: the day's from `day_engine` (perhaps prepared), which the
+    caller closes; else one is opened here."""
+    with ExitStack() as resources:
+        if engine is None:
+            engine = resources.enter_context(day_engine(settings, day))
         counts = engine.judge(run_id)
         summary = event_suites.RefineSummary(
             bronze_rows=counts.bronze_rows,

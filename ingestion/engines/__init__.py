@@ -14,6 +14,9 @@ An engine works in two steps, so that a gate can stand between them:
    `staged(name)` reads one back.
 2. `commit(metadata)` replaces the day's quarantine and silver rows by the staged ones, each in
    one commit. Nothing is committed before it.
+
+`prepare(run_id)` may come first: the part of judging that reads no silver events, which can
+then run while the day before commits; `judge` does it if it was not done.
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ class Engine(ABC):
 
     def __init__(self, settings: Settings, day: dt.date, staging: Path) -> None:
         self.settings, self.day, self.staging = settings, day, staging
+
+    @abstractmethod
+    def prepare(self, run_id: str) -> None:
+        """Judge what needs no silver events (see the module)."""
 
     @abstractmethod
     def judge(self, run_id: str) -> DayCounts:

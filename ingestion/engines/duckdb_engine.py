@@ -285,11 +285,15 @@ class DuckDBEngine(Engine):
         self._run(f"CREATE TABLE duplicates ({LINE_COLUMNS})")
         self._run(f"CREATE VIEW quarantine AS {QUARANTINE_VIEW}")
         self._run(f"CREATE VIEW candidates AS {CANDIDATES_VIEW}")
+        self._prepared = False
 
     def close(self) -> None:
         self.con.close()
 
-    def judge(self, run_id: str) -> DayCounts:
+    def prepare(self, run_id: str) -> None:
+        """The verdicts of every line (table `judged`): all but the duplicates."""
+        if self._prepared:
+            return
         day = self._bronze_fragments()  # one snapshot for the file names and the lines
         self._register_files(day)
         rows = _file_batches(day, BRONZE, self.batch_rows)
@@ -298,6 +302,10 @@ class DuckDBEngine(Engine):
             f"INSERT INTO judged {self._judged()}", [run_id, dt.datetime.now(dt.UTC), self.day]
         )
         self.con.unregister("bronze")
+        self._prepared = True
+
+    def judge(self, run_id: str) -> DayCounts:
+        self.prepare(run_id)
         counts = DayCounts()
         self._count(counts)
         self._stage_duplicates(counts)

@@ -113,6 +113,9 @@ class SparkEngine(Engine):
 
     # --- judge ---------------------------------------------------------------------------------
 
+    def prepare(self, run_id: str) -> None:
+        """Nothing: the verdicts and the duplicates are one Spark plan, run by `judge`."""
+
     def judge(self, run_id: str) -> DayCounts:
         users, tracks = self._catalog()
         # Lines are split by the way their JSON is read, and the verdicts feed two folders.
