@@ -74,12 +74,18 @@ def refine_events(
 LAND_AHEAD = 2
 
 
+# A day's lines are judged ahead only up to this many: a bigger day keeps both cores busy by
+# itself, and a second engine's memory would then add to the day's peak.
+JUDGE_AHEAD_MAX_LINES = 1_000_000
+
+
 def _prepare(
     settings: Settings, day: dt.date, run_id: str, landed: Future
-) -> tuple[ExitStack, Engine]:
+) -> tuple[ExitStack, Engine | None]:
     """Once the day's bronze has landed, its engine, prepared (`Engine.prepare`), and what
-    closes it."""
-    landed.result()
+    closes it; no engine for a day over JUDGE_AHEAD_MAX_LINES."""
+    if landed.result() > JUDGE_AHEAD_MAX_LINES:
+        return ExitStack(), None
     with ExitStack() as resources:
         engine = resources.enter_context(refine.day_engine(settings, day))
         engine.prepare(run_id)
@@ -105,8 +111,9 @@ def ingest(
 
     The next days' bronze (up to LAND_AHEAD) lands while a day is refined, in a thread (the
     two share no table, and the lake writer and DuckDB work outside the GIL): both cores work.
-    The next day's engine is prepared in another thread meanwhile: its lines are judged while
-    this day is gated and committed, and only its duplicates wait for this day's silver.
+    The next day's engine is prepared in another thread meanwhile (up to JUDGE_AHEAD_MAX_LINES):
+    its lines are judged while this day is gated and committed, and only its duplicates wait
+    for this day's silver.
     When the run stops at an error, a day landed ahead ends failed, saying it was not refined.
     The gates and the Data Docs run in a separate process (`validation_process`): GX never
     holds this one's GIL."""

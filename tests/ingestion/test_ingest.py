@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
+import ingestion.days
 from audotics import db, lake
 from audotics.lake import tables
 from demo.world.generate import generate_world
@@ -109,6 +110,20 @@ def test_rerunning_an_interval_three_times_gives_the_same_tables(world) -> None:
     assert {r["run_id"] for r in runs} >= {"first", "second", "third"}
     third = [r for r in runs if r["run_id"] == "third"]
     assert len(third) == 1 and third[0]["silver_rows"] == manifest.days[str(day)].valid_events
+
+
+def test_the_next_day_judged_ahead_or_in_turn_gives_the_same_tables(world, monkeypatch) -> None:
+    """The next day's lines are judged while a day commits (up to JUDGE_AHEAD_MAX_LINES), and
+    each day in turn above it: the same tables either way."""
+    settings, _manifest = world
+    days = landing_days(settings)
+    assert len(days) == 2
+    refined = [tables.QUARANTINE_EVENTS, tables.SILVER_EVENTS]
+    ingest(settings, days, run_id="ahead")
+    judged_ahead = {t: snapshot(settings, t) for t in refined}
+    monkeypatch.setattr(ingestion.days, "JUDGE_AHEAD_MAX_LINES", 0)
+    ingest(settings, days, run_id="in-turn")
+    assert {t: snapshot(settings, t) for t in refined} == judged_ahead
 
 
 def test_a_silver_table_from_before_the_experiment_columns_gains_them(world) -> None:
