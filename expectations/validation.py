@@ -141,19 +141,21 @@ def _gx_expectation(expectation: Expectation):
     )
 
 
-# Per GX context root and suite name: the Suite last stored and its checkpoint. Storing a suite,
-# its validation definition and checkpoint costs more than running it: done once per process
-# for a suite that did not change.
-_checkpoints: dict[tuple[Path, str], tuple[Suite, Any]] = {}
+# Per GX context root and suite name: the Suite last stored and its validation definition.
+# Storing a suite and its validation definition costs more than running it: done once per
+# process for a suite that did not change. (A definition runs without a Checkpoint: it has no
+# actions to run, and a checkpoint's run checks every stored resource's freshness once more.)
+_definitions: dict[tuple[Path, str], tuple[Suite, Any]] = {}
 # Per GX context root: the suites and results this process stored, for an incremental build.
 _stored: dict[Path, list[Any]] = {}
+RESULT_FORMAT = {"result_format": "SUMMARY"}
 
 
-def _checkpoint(settings: Settings, suite: Suite, *, refresh: bool = False):
+def _definition(settings: Settings, suite: Suite, *, refresh: bool = False):
     import great_expectations as gx
 
     key = (settings.state_dir, suite.name)
-    stored = _checkpoints.get(key)
+    stored = _definitions.get(key)
     if stored and stored[0] == suite and not refresh:
         return stored[1]
     context = gx_context(settings)
@@ -178,15 +180,8 @@ def _checkpoint(settings: Settings, suite: Suite, *, refresh: bool = False):
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite.name, data=definition, suite=gx_suite)
     )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=suite.name,
-            validation_definitions=[validation],
-            result_format={"result_format": "SUMMARY"},
-        )
-    )
-    _checkpoints[key] = (suite, checkpoint)
-    return checkpoint
+    _definitions[key] = (suite, validation)
+    return validation
 
 
 def _validate(
@@ -194,6 +189,10 @@ def _validate(
 ) -> Outcome:
     import great_expectations as gx
     import pandas as pd
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
     from great_expectations.exceptions.resource_freshness import (
         ResourceFreshnessAggregateError,
     )
@@ -201,32 +200,35 @@ def _validate(
     batch = {"dataframe": pd.DataFrame(list(rows))}
     # GX file stores refuse path separators in keys (Airflow run ids can hold them).
     run_id = gx.RunIdentifier(run_name=batch_id.replace("/", "_").replace("\\", "_"))
+
+    def run(definition):
+        return definition.run(batch_parameters=batch, run_id=run_id, result_format=RESULT_FORMAT)
+
     try:
-        run = _checkpoint(settings, suite).run(batch_parameters=batch, run_id=run_id)
+        result = run(_definition(settings, suite))
     except ResourceFreshnessAggregateError:  # another process stored the suite since: again
-        run = _checkpoint(settings, suite, refresh=True).run(batch_parameters=batch, run_id=run_id)
-    stored = _stored.setdefault(settings.state_dir, [])
-    for result_id in run.run_results:  # ValidationResultIdentifiers
-        stored.extend([result_id, result_id.expectation_suite_identifier])
+        result = run(_definition(settings, suite, refresh=True))
+    suite_id = ExpectationSuiteIdentifier(name=suite.name)
+    result_id = ValidationResultIdentifier(suite_id, run_id, result.batch_id)
+    _stored.setdefault(settings.state_dir, []).extend([result_id, suite_id])
     outcome = Outcome(
         suite=suite.name,
         batch=batch_id,
-        success=run.success,
+        success=result.success,
         docs_hint=f" (details: GX Data Docs under {gx_context_docs(settings)})",
     )
-    for validation_result in run.run_results.values():
-        for result in validation_result.results:
-            config = result.expectation_config
-            if result.exception_info and result.exception_info.get("raised_exception"):
-                outcome.critical_failures.append(
-                    f"{config.type} raised {result.exception_info.get('exception_message')}"
-                )
-            elif result.success:
-                continue
-            elif config.severity == CRITICAL:
-                outcome.critical_failures.append(_describe(result))
-            else:
-                outcome.warnings.append(_describe(result))
+    for expectation in result.results:
+        config = expectation.expectation_config
+        if expectation.exception_info and expectation.exception_info.get("raised_exception"):
+            outcome.critical_failures.append(
+                f"{config.type} raised {expectation.exception_info.get('exception_message')}"
+            )
+        elif expectation.success:
+            continue
+        elif config.severity == CRITICAL:
+            outcome.critical_failures.append(_describe(expectation))
+        else:
+            outcome.warnings.append(_describe(expectation))
     return outcome
 
 
@@ -235,17 +237,32 @@ def validate(
 ) -> Outcome:
     """Validate the batch of `rows` (small: GX copies it for every metric) and store the
     result; in the validation process when one is open."""
-    outcome = _run(_validate, settings, suite, rows, batch_id)
-    for warning in outcome.warnings:
-        log.warning("GX %s on %s: %s", suite.name, batch_id, warning)
-    log.info(
-        "GX %s on %s: %s, %d critical failures",
-        suite.name,
-        batch_id,
-        "success" if outcome.success else "failed",
-        len(outcome.critical_failures),
-    )
-    return outcome
+    return validate_suites(settings, [suite], rows, batch_id)[0]
+
+
+def validate_suites(
+    settings: Settings, suites: Sequence[Suite], rows: Sequence[Mapping[str, Any]], batch_id: str
+) -> list[Outcome]:
+    """`validate` of each suite on the same batch, in turn, in one call of the validation
+    process."""
+    outcomes = _run(_validate_suites, settings, suites, rows, batch_id)
+    for suite, outcome in zip(suites, outcomes, strict=True):
+        for warning in outcome.warnings:
+            log.warning("GX %s on %s: %s", suite.name, batch_id, warning)
+        log.info(
+            "GX %s on %s: %s, %d critical failures",
+            suite.name,
+            batch_id,
+            "success" if outcome.success else "failed",
+            len(outcome.critical_failures),
+        )
+    return outcomes
+
+
+def _validate_suites(
+    settings: Settings, suites: Sequence[Suite], rows: Sequence[Mapping[str, Any]], batch_id: str
+) -> list[Outcome]:
+    return [_validate(settings, suite, rows, batch_id) for suite in suites]
 
 
 # --- where validations run ---------------------------------------------------------------------
