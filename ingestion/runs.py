@@ -33,7 +33,7 @@ from audotics.errors import AudoticsError
 from audotics.lake import tables
 from audotics.settings import Settings
 from expectations import runs as run_suites
-from expectations.validation import QualityGateError, validate
+from expectations.validation import QualityGateError, validate_suites
 from ingestion.landing import day_folder, landing_files
 
 log = logging.getLogger(__name__)
@@ -242,8 +242,9 @@ def reconcile(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
     checked = {k: v for k, v in row.items() if k != "steps_done"}  # a list: not a column
     batch = [{**checked, "accounted_rows": accounted, "min_records": volume.min_records}]
     batch_id = f"{day.isoformat()}__{run_id}"
-    reconciled = validate(settings, run_suites.reconciliation(), batch, batch_id)
-    volume_outcome = validate(settings, run_suites.volume(settings), batch, batch_id)
+    reconciled, volume_outcome = validate_suites(
+        settings, [run_suites.reconciliation(), run_suites.volume(settings)], batch, batch_id
+    )
 
     if reconciled.critical_failures:
         status, reason = FAILED, "reconciliation: " + "; ".join(reconciled.critical_failures)
