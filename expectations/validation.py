@@ -323,15 +323,21 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-def _ready() -> None:
-    """A task that returns once the process has started (and imported GX)."""
+def _store(settings: Settings, suites: Sequence[Suite]) -> None:
+    """Store the suites in the settings' GX context (once GX is loaded)."""
+    for suite in suites:
+        _definition(settings, suite)
 
 
 @contextmanager
-def validation_process() -> Iterator[None]:
+def validation_process(
+    settings: Settings | None = None, suites: Sequence[Suite] = ()
+) -> Iterator[None]:
     """Run the validations and Data Docs builds of this block in one separate process, started
-    (and loading GX) right away; nested blocks share the outer one's. A process that has loaded
-    GX already (a test session, a notebook) keeps validating in itself: nothing to gain."""
+    (and loading GX) right away; nested blocks share the outer one's. `suites` are stored in
+    the GX context of `settings` there as soon as GX has loaded, so that their first
+    validations run at once. A process that has loaded GX already (a test session, a
+    notebook) keeps validating in itself: nothing to gain."""
     global _process
     if _process is not None or "great_expectations" in sys.modules:
         yield
@@ -344,7 +350,8 @@ def validation_process() -> Iterator[None]:
         initargs=(os.getpid(), logs.log_file()),
     )
     try:
-        _process.submit(_ready)
+        if settings is not None:
+            _process.submit(_store, settings, suites)
         yield
     finally:
         process, _process = _process, None

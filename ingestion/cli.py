@@ -9,8 +9,8 @@ import sys
 import click
 
 from audotics.identifiers import new_run_id
-from audotics.settings import get_settings
-from expectations.validation import validation_process
+from audotics.settings import Settings, get_settings
+from expectations.validation import Suite, validation_process
 
 EXIT_WARNING = 2  # a day was flagged by the volume gate (1 is any error, as for every command)
 
@@ -27,12 +27,13 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
     1 on an error or a failed gate (with AUDOTICS_INGEST_VOLUME_GATE=fail, a flagged day),
     which stops the range at that day.
     """
-    with validation_process():  # started first: GX loads there beside the imports below
+    settings = get_settings()
+    # Started first: GX loads there, and stores the day's suites, beside the imports below.
+    with validation_process(settings, _suites(settings)):
         from ingestion.days import ingest as run_ingest
         from ingestion.landing import landing_days
         from ingestion.runs import WARNING, summary
 
-        settings = get_settings()
         days = landing_days(settings)
         if start:
             last = (end or start).date()
@@ -44,3 +45,11 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
         )
     if any(row["status"] == WARNING for row in runs):
         sys.exit(EXIT_WARNING)
+
+
+def _suites(settings: Settings) -> list[Suite]:
+    """The suites each landing day is validated with: the refine gate, then the run row's."""
+    from expectations import events, runs
+    from ingestion.rules import REASON_FAMILIES
+
+    return [events.refine(REASON_FAMILIES), runs.reconciliation(), runs.volume(settings)]
