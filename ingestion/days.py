@@ -159,11 +159,11 @@ def ingest(
                 if on_day:
                     on_day(results[-1])
         except BaseException:
-            _close_prepared(prepared)
             for landed_day, landed in ahead.items():
                 if not landed.cancel() and landed.exception() is None:  # waits for it
                     reason = f"bronze landed, not refined: the run stopped at {stage}"
                     runs.fail_run(settings, landed_day, run_id, reason)
+            _close_prepared(prepared)  # after the landings: one cancelled ends its preparing
             raise
         finally:
             build_data_docs(settings, incremental=True)
