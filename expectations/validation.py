@@ -323,7 +323,7 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-def _store(settings: Settings, suites: Sequence[Suite]) -> None:
+def _store(settings: Settings | None, suites: Sequence[Suite]) -> None:
     """Store the suites in the settings' GX context (once GX is loaded)."""
     for suite in suites:
         _definition(settings, suite)
@@ -334,28 +334,29 @@ def validation_process(
     settings: Settings | None = None, suites: Sequence[Suite] = ()
 ) -> Iterator[None]:
     """Run the validations and Data Docs builds of this block in one separate process, started
-    (and loading GX) right away; nested blocks share the outer one's. `suites` are stored in
-    the GX context of `settings` there as soon as GX has loaded, so that their first
-    validations run at once. A process that has loaded GX already (a test session, a
-    notebook) keeps validating in itself: nothing to gain."""
+    (and loading GX) right away; nested blocks share the outer one's. `suites` (of an outer or
+    a nested block) are stored in the GX context of `settings` there as soon as GX has loaded,
+    so that their first validations run at once. A process that has loaded GX already (a test
+    session, a notebook) keeps validating in itself: nothing to gain."""
     global _process
-    if _process is not None or "great_expectations" in sys.modules:
-        yield
-        return
-    context = multiprocessing.get_context("spawn")  # the caller runs threads: never fork it
-    _process = ProcessPoolExecutor(
-        1,
-        mp_context=context,
-        initializer=_start_process,
-        initargs=(os.getpid(), logs.log_file()),
-    )
+    outer = _process is None and "great_expectations" not in sys.modules
+    if outer:
+        _process = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),  # the caller runs threads: no fork
+            initializer=_start_process,
+            initargs=(os.getpid(), logs.log_file()),
+        )
     try:
-        if settings is not None:
+        # The first task also starts the process (a pool starts it lazily). The suites are
+        # stored once GX has loaded; an error there is raised again by their first validation.
+        if _process is not None and (outer or suites):
             _process.submit(_store, settings, suites)
         yield
     finally:
-        process, _process = _process, None
-        process.shutdown(cancel_futures=True)
+        if outer:
+            process, _process = _process, None
+            process.shutdown(cancel_futures=True)
 
 
 def _run(function, *args):

@@ -9,8 +9,8 @@ import sys
 import click
 
 from audotics.identifiers import new_run_id
-from audotics.settings import Settings, get_settings
-from expectations.validation import Suite, validation_process
+from audotics.settings import get_settings
+from expectations.validation import validation_process
 
 EXIT_WARNING = 2  # a day was flagged by the volume gate (1 is any error, as for every command)
 
@@ -28,8 +28,7 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
     which stops the range at that day.
     """
     settings = get_settings()
-    # Started first: GX loads there, and stores the day's suites, beside the imports below.
-    with validation_process(settings, _suites(settings)):
+    with validation_process():  # started first: GX loads there beside the imports below
         from ingestion.days import ingest as run_ingest
         from ingestion.landing import landing_days
         from ingestion.runs import WARNING, summary
@@ -45,11 +44,3 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
         )
     if any(row["status"] == WARNING for row in runs):
         sys.exit(EXIT_WARNING)
-
-
-def _suites(settings: Settings) -> list[Suite]:
-    """The suites each landing day is validated with: the refine gate, then the run row's."""
-    from expectations import events, runs
-    from ingestion.rules import REASON_FAMILIES
-
-    return [events.refine(REASON_FAMILIES), runs.reconciliation(), runs.volume(settings)]

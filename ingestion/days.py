@@ -122,7 +122,8 @@ def ingest(
     prepared: dict[dt.date, Future] = {}
     files = sum(len(landing_files(settings, day)) for day in days)
     with (
-        validation_process(),  # GX loads there, beside the catalog extract and first bronze
+        # GX loads there, beside the catalog extract and first bronze, and stores the suites.
+        validation_process(settings, [refine.gate_suite(), *runs.row_suites(settings)]),
         progress("ingest", total=files, unit="file") as bar,
         ThreadPoolExecutor(1, thread_name_prefix="land-ahead") as lander,
         ThreadPoolExecutor(1, thread_name_prefix="judge-ahead") as judge,
@@ -149,11 +150,10 @@ def ingest(
                     prepared[following] = judge.submit(
                         _prepare, settings, following, run_id, ahead[following]
                     )
-                with ExitStack() as resources:
-                    engine = None
-                    if day in prepared:
-                        engine_resources, engine = prepared.pop(day).result()
-                        resources.push(engine_resources)
+                resources, engine = (
+                    prepared.pop(day).result() if day in prepared else (ExitStack(), None)
+                )
+                with resources:
                     refine_events(settings, day, run_id, engine)
                 results.append(runs.reconcile(settings, day, run_id))
                 if on_day:

@@ -33,7 +33,7 @@ from audotics.errors import AudoticsError
 from audotics.lake import tables
 from audotics.settings import Settings
 from expectations import runs as run_suites
-from expectations.validation import QualityGateError, validate_suites
+from expectations.validation import QualityGateError, Suite, validate_suites
 from ingestion.landing import day_folder, landing_files
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,11 @@ def _rows_of_day(settings: Settings, table: tables.Table, day: dt.date) -> int:
     return scan.count_rows(filter=ds.field("landing_date") == day)
 
 
+def row_suites(settings: Settings) -> list[Suite]:
+    """The suites a run row is validated with, in order: the reconciliation, the volume."""
+    return [run_suites.reconciliation(), run_suites.volume(settings)]
+
+
 def reconcile(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
     """Count the tables, gate the run (reconciliation, then volume) and record its outcome.
 
@@ -242,9 +247,7 @@ def reconcile(settings: Settings, day: dt.date, run_id: str) -> dict[str, Any]:
     checked = {k: v for k, v in row.items() if k != "steps_done"}  # a list: not a column
     batch = [{**checked, "accounted_rows": accounted, "min_records": volume.min_records}]
     batch_id = f"{day.isoformat()}__{run_id}"
-    reconciled, volume_outcome = validate_suites(
-        settings, [run_suites.reconciliation(), run_suites.volume(settings)], batch, batch_id
-    )
+    reconciled, volume_outcome = validate_suites(settings, row_suites(settings), batch, batch_id)
 
     if reconciled.critical_failures:
         status, reason = FAILED, "reconciliation: " + "; ".join(reconciled.critical_failures)
