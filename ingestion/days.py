@@ -86,6 +86,7 @@ def _prepare(
     closes it; no engine for a day over JUDGE_AHEAD_MAX_LINES."""
     if landed.result() > JUDGE_AHEAD_MAX_LINES:
         return ExitStack(), None
+    log.debug("landing day %s: judging its lines ahead", day)
     with ExitStack() as resources:
         engine = resources.enter_context(refine.day_engine(settings, day))
         engine.prepare(run_id)

@@ -112,17 +112,25 @@ def test_rerunning_an_interval_three_times_gives_the_same_tables(world) -> None:
     assert len(third) == 1 and third[0]["silver_rows"] == manifest.days[str(day)].valid_events
 
 
-def test_the_next_day_judged_ahead_or_in_turn_gives_the_same_tables(world, monkeypatch) -> None:
+def test_the_next_day_judged_ahead_or_in_turn_gives_the_same_tables(
+    world, monkeypatch, caplog
+) -> None:
     """The next day's lines are judged while a day commits (up to JUDGE_AHEAD_MAX_LINES), and
     each day in turn above it: the same tables either way."""
     settings, _manifest = world
     days = landing_days(settings)
     assert len(days) == 2
     refined = [tables.QUARANTINE_EVENTS, tables.SILVER_EVENTS]
-    ingest(settings, days, run_id="ahead")
+    ahead_line = f"landing day {days[1]}: judging its lines ahead"
+    with caplog.at_level(logging.DEBUG, logger="ingestion.days"):
+        ingest(settings, days, run_id="ahead")
+    assert ahead_line in caplog.messages
     judged_ahead = {t: snapshot(settings, t) for t in refined}
+    caplog.clear()
     monkeypatch.setattr(ingestion.days, "JUDGE_AHEAD_MAX_LINES", 0)
-    ingest(settings, days, run_id="in-turn")
+    with caplog.at_level(logging.DEBUG, logger="ingestion.days"):
+        ingest(settings, days, run_id="in-turn")
+    assert ahead_line not in caplog.messages
     assert {t: snapshot(settings, t) for t in refined} == judged_ahead
 
 
