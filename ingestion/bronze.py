@@ -41,7 +41,7 @@ def _record_batch(
     file: LandingFile, batch: LineBatch, run_id: str, now: dt.datetime
 ) -> pa.RecordBatch:
     count = len(batch.lines)
-    raw = pa.array(batch.lines, pa.binary())
+    raw = batch.lines
     raw_bytes = pc.binary_length(raw).cast(pa.int64())
     raw_sha256 = pa.nulls(count, pa.string())
     if batch.cut:

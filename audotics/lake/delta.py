@@ -18,7 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import (
+    ColumnProperties,
+    CommitProperties,
+    DeltaTable,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import TableNotFoundError
 from deltalake.fs import DeltaStorageHandler
 
@@ -28,8 +34,13 @@ from audotics.settings import Settings
 
 WriteMode = Literal["append", "overwrite"]
 # Zstandard at its fastest level: as fast to write as delta-rs's default Snappy, and files
-# half the size (bronze's raw lines most), so every later scan reads half the bytes.
-WRITER_PROPERTIES = WriterProperties(compression="ZSTD", compression_level=1)
+# half the size (bronze's raw lines most), so every later scan reads half the bytes. A raw
+# line (bronze, quarantine) is all but unique: a dictionary for it is built only to be dropped.
+WRITER_PROPERTIES = WriterProperties(
+    compression="ZSTD",
+    compression_level=1,
+    column_properties={"raw": ColumnProperties(dictionary_enabled=False)},
+)
 
 
 class LakeError(AudoticsError):
