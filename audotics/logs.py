@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 # The packages of this project: their warnings reach the console, the libraries' do not.
 PROJECT_PACKAGES = (
@@ -93,3 +94,13 @@ def child_output_to_log() -> Iterator[None]:
         os.dup2(saved[1], 2)
         for fd in (*saved, target):
             os.close(fd)
+
+
+def exit_now(status: int = 0) -> NoReturn:
+    """End the process with `status` once its output and logs are flushed, skipping the
+    interpreter's teardown of the modules it loaded (a fifth of a second or more for Arrow,
+    pandas, DuckDB, GX). Only for a process with nothing left to clean up at exit."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from audotics import logs
 from audotics.identifiers import new_run_id
 from audotics.settings import get_settings
 from expectations.validation import validation_process
@@ -42,5 +43,7 @@ def ingest(start: dt.datetime | None, end: dt.datetime | None) -> None:
         runs = run_ingest(
             settings, days, new_run_id("cli"), on_day=lambda row: click.echo(summary(row))
         )
-    if any(row["status"] == WARNING for row in runs):
-        sys.exit(EXIT_WARNING)
+    status = EXIT_WARNING if any(row["status"] == WARNING for row in runs) else 0
+    if "pyspark" not in sys.modules:  # else Spark's session cleans up at exit
+        logs.exit_now(status)  # the teardown of Arrow, pandas and DuckDB: 0.2 s of nothing
+    sys.exit(status)
