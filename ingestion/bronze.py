@@ -41,8 +41,7 @@ def _record_batch(
     file: LandingFile, batch: LineBatch, run_id: str, now: dt.datetime
 ) -> pa.RecordBatch:
     count = len(batch.lines)
-    raw = batch.lines
-    raw_bytes = pc.binary_length(raw).cast(pa.int64())
+    raw_bytes = pc.binary_length(batch.lines).cast(pa.int64())
     raw_sha256 = pa.nulls(count, pa.string())
     if batch.cut:
         lengths, digests = raw_bytes.to_pylist(), [None] * count
@@ -53,7 +52,7 @@ def _record_batch(
     columns = {
         "source_file": pa.repeat(pa.scalar(file.name, pa.string()), count),
         "line_number": pa.array(np.arange(first, first + count, dtype=np.int64)),
-        "raw": raw,
+        "raw": batch.lines,
         "run_id": pa.repeat(pa.scalar(run_id, pa.string()), count),
         "ingested_at": pa.repeat(pa.scalar(now, tables.UTC_TIMESTAMP), count),
         "landing_date": pa.repeat(pa.scalar(file.landing_date, pa.date32()), count),

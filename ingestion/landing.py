@@ -171,6 +171,7 @@ class _Lines:
         self.limit = limit
         self.done: deque[pa.BinaryArray] = deque()
         self.count = 0  # lines in `done`
+        self.taken = 0  # lines handed out in batches
         self.cut: dict[int, tuple[int, str]] = {}  # by position in `done`, as in LineBatch
         self._head: list[bytes] = []  # the open line's kept pieces: `limit` bytes at most
         self._length = 0
@@ -178,6 +179,7 @@ class _Lines:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the lines in `done` (a few arrays: one or two per chunk fed)."""
         return sum(piece.nbytes for piece in self.done)
 
     def feed(self, chunk: bytes) -> None:
@@ -197,7 +199,8 @@ class _Lines:
         if self._length:
             self._close()
 
-    def take(self, count: int, first_line_number: int) -> LineBatch:
+    def take(self, count: int) -> LineBatch:
+        """The next `count` lines of `done` (fewer if it holds fewer), numbered in the file."""
         pieces, taken = [], 0
         while taken < count and self.done:
             piece = self.done.popleft()
@@ -207,8 +210,9 @@ class _Lines:
             pieces.append(piece)
             taken += len(piece)
         lines = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
-        batch = LineBatch(first_line_number, lines)
+        batch = LineBatch(self.taken + 1, lines)
         self.count -= taken
+        self.taken += taken
         if self.cut:
             batch.cut = {i: v for i, v in self.cut.items() if i < taken}
             self.cut = {i - taken: v for i, v in self.cut.items() if i >= taken}
@@ -279,25 +283,16 @@ def read_batches(
     (the file ends with a newline) is not a record; a blank line inside the file is one.
     `count`, if given, counts the file's records from the same bytes."""
     lines = _Lines(limits.max_line_bytes)
-    number, pending = 1, 0
     for chunk in _decompressed(file, limits.max_file_bytes):
         if count:
             count.add(chunk)
         lines.feed(chunk)
-        pending += len(chunk)
         while lines.count >= limits.batch_lines:
-            batch = lines.take(limits.batch_lines, number)
-            number += len(batch.lines)
-            pending = lines.nbytes
-            yield batch
-        if pending >= BATCH_BYTES and lines.count:
-            batch = lines.take(lines.count, number)
-            number, pending = number + len(batch.lines), 0
-            yield batch
+            yield lines.take(limits.batch_lines)
+        if lines.count and lines.nbytes >= BATCH_BYTES:
+            yield lines.take(lines.count)
     lines.finish()
     if count:
         count.finish()
     while lines.count:
-        batch = lines.take(limits.batch_lines, number)
-        number += len(batch.lines)
-        yield batch
+        yield lines.take(limits.batch_lines)

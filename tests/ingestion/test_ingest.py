@@ -115,8 +115,8 @@ def test_rerunning_an_interval_three_times_gives_the_same_tables(world) -> None:
 def test_the_next_day_judged_ahead_or_in_turn_gives_the_same_tables(
     world, monkeypatch, caplog
 ) -> None:
-    """The next day's lines are judged while a day commits (up to JUDGE_AHEAD_MAX_LINES), and
-    each day in turn above it: the same tables either way."""
+    """Each day's lines are judged ahead in a thread, the next day's while a day commits (up to
+    JUDGE_AHEAD_MAX_LINES), and each day in turn above it: the same tables either way."""
     settings, _manifest = world
     days = landing_days(settings)
     assert len(days) == 2
